@@ -1,0 +1,512 @@
+//! [`Api`]: the validated read/write surface over the store, shared by the HTTP handlers and
+//! every in-process consumer (controllers, podd, proxyd, dnsd).
+//!
+//! **API Boundary:** other crates read and write objects only through [`Api`] and
+//! [`crate::watch::Watcher`]; they never see SQL or HTTP. Every write goes through the same
+//! pipeline ([`crate::objects`]) whether it came from kubectl or from a controller.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::objects::{self, PatchType};
+use crate::resources::{self, Resource};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+use crate::store::{Change, ObjectKey, OpenError, Store};
+use crate::watch::{Start, Watcher};
+
+/// Options of a create, update or patch.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: run every check, store nothing.
+    pub dry_run: bool,
+}
+
+/// Options of a delete (the `DeleteOptions` body and query).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_resource_version: Option<String>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// Namespaces that exist from the start and cannot be deleted.
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The validated object API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Api {
+    store: Arc<Store>,
+}
+
+fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> ObjectKey {
+    let ns = if resource.namespaced {
+        namespace.unwrap_or("default")
+    } else {
+        ""
+    };
+    (resource.key(), ns.to_string(), name.to_string())
+}
+
+fn namespaces() -> &'static Resource {
+    resources::RESOURCES
+        .iter()
+        .find(|r| r.kind == "Namespace")
+        .unwrap_or(&resources::RESOURCES[0])
+}
+
+impl Api {
+    /// Opens the store under `data_dir` and makes sure the system namespaces exist.
+    pub async fn open(data_dir: &Path) -> Result<Api, OpenError> {
+        let api = Api {
+            store: Arc::new(Store::open(data_dir).await?),
+        };
+        for ns in SYSTEM_NAMESPACES {
+            let exists = api.get(namespaces(), None, ns).is_ok();
+            if !exists {
+                let obj =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                if let Err(e) = api
+                    .create(namespaces(), None, obj, &WriteOptions::default())
+                    .await
+                {
+                    tracing::error!(namespace = ns, error = %e, "create system namespace");
+                }
+            }
+        }
+        Ok(api)
+    }
+
+    /// The store behind the API.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// One object, or 404.
+    pub fn get(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.store
+            .get(&key(resource, namespace, name))
+            .ok_or_else(|| ApiError::not_found(resource, name))
+    }
+
+    /// Objects of a type (in one namespace, or all) that match both selectors, with the
+    /// revision the list is consistent with.
+    pub fn list(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> (Vec<Arc<Value>>, u64) {
+        let ns = if resource.namespaced { namespace } else { None };
+        let (items, revision) = self.store.list(&resource.key(), ns);
+        let items = items
+            .into_iter()
+            .filter(|o| labels.matches(o) && fields.matches(o))
+            .collect();
+        (items, revision)
+    }
+
+    /// Watches a type from `start`.
+    pub async fn watch(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        start: Start,
+    ) -> Result<Watcher, ApiError> {
+        let ns = if resource.namespaced { namespace } else { None };
+        Watcher::start(self.store.clone(), &resource.key(), ns, start).await
+    }
+
+    fn require_namespace(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if !resource.namespaced {
+            return Ok(());
+        }
+        let ns = namespace.unwrap_or("default");
+        let found = self.get(namespaces(), None, ns)?;
+        if found["metadata"].get("deletionTimestamp").is_some() {
+            return Err(ApiError::Forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates an object (POST). 409 AlreadyExists if the name is taken.
+    pub async fn create(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        obj: Value,
+        options: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        let obj = objects::prepare_create(resource, obj, namespace, jiff::Timestamp::now())?;
+        self.require_namespace(resource, namespace)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        if options.dry_run {
+            return match self.get(resource, namespace, &name) {
+                Ok(_) => Err(ApiError::already_exists(resource, &name)),
+                Err(_) => Ok(Arc::new(obj)),
+            };
+        }
+        let written = self
+            .store
+            .mutate(
+                key(resource, namespace, &name),
+                |current, _| match current {
+                    Some(_) => Err(ApiError::already_exists(resource, &name)),
+                    None => Ok(Change::Put(obj)),
+                },
+            )
+            .await?;
+        Ok(written.object)
+    }
+
+    /// Runs `change` on the current object under the writer lock and stores what it returns,
+    /// deleting the object instead when it is marked for deletion and has no finalizer left.
+    async fn rewrite<F>(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        options: &WriteOptions,
+        change: F,
+    ) -> Result<Arc<Value>, ApiError>
+    where
+        F: FnOnce(&Value) -> Result<Value, ApiError>,
+    {
+        let mut dry = None;
+        let written = self
+            .store
+            .mutate(key(resource, namespace, name), |current, _| {
+                let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
+                let new = change(current)?;
+                if options.dry_run {
+                    dry = Some(new);
+                    return Ok(Change::Keep);
+                }
+                if new == **current {
+                    return Ok(Change::Keep);
+                }
+                if finished_deleting(resource, &new) {
+                    return Ok(Change::Delete);
+                }
+                Ok(Change::Put(new))
+            })
+            .await?;
+        Ok(dry.map(Arc::new).unwrap_or(written.object))
+    }
+
+    /// Replaces an object (PUT).
+    pub async fn replace(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        obj: Value,
+        options: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.rewrite(resource, namespace, name, options, |current| {
+            objects::prepare_update(resource, obj, current, namespace, name)
+        })
+        .await
+    }
+
+    /// Replaces an object's status (PUT on `/status`): the owner of the status writes here.
+    pub async fn replace_status(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        obj: Value,
+        options: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.rewrite(resource, namespace, name, options, |current| {
+            objects::prepare_status_update(resource, &obj, current, name)
+        })
+        .await
+    }
+
+    /// Patches an object, its `status` or its `scale`. Server-side apply creates the object
+    /// when it is absent. Returns the result and whether it was created.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        patch_type: PatchType,
+        patch: Value,
+        options: &WriteOptions,
+    ) -> Result<(Arc<Value>, bool), ApiError> {
+        if patch_type == PatchType::Apply
+            && subresource.is_none()
+            && self.get(resource, namespace, name).is_err()
+        {
+            let mut obj = patch;
+            objects_set_name(&mut obj, name);
+            return Ok((self.create(resource, namespace, obj, options).await?, true));
+        }
+        let kind = resource.kind;
+        let out = self
+            .rewrite(
+                resource,
+                namespace,
+                name,
+                options,
+                |current| match subresource {
+                    None => {
+                        let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
+                        objects::prepare_update(resource, patched, current, namespace, name)
+                    }
+                    Some("status") => {
+                        let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
+                        objects::prepare_status_update(resource, &patched, current, name)
+                    }
+                    Some("scale") => {
+                        let scale = scale_of(resource, current);
+                        let patched = objects::apply_patch("Scale", patch_type, &scale, &patch)?;
+                        with_replicas(resource, current, &patched, namespace, name)
+                    }
+                    Some(_) => Err(ApiError::MethodNotAllowed),
+                },
+            )
+            .await?;
+        Ok((out, false))
+    }
+
+    /// The `autoscaling/v1` Scale of a Deployment or ReplicaSet.
+    pub fn get_scale(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        Ok(scale_of(resource, &*self.get(resource, namespace, name)?))
+    }
+
+    /// Replaces the Scale (PUT on `/scale`): sets the parent's `spec.replicas`.
+    pub async fn replace_scale(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        scale: Value,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let out = self
+            .rewrite(resource, namespace, name, options, |current| {
+                with_replicas(resource, current, &scale, namespace, name)
+            })
+            .await?;
+        Ok(scale_of(resource, &out))
+    }
+
+    /// Deletes an object. Objects with finalizers, and pods bound to a node with a grace
+    /// period, are marked with `deletionTimestamp` and stay until their owner lets go.
+    /// Deleting a namespace deletes everything in it first.
+    pub async fn delete(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        if resource.kind == "Namespace" {
+            if SYSTEM_NAMESPACES.contains(&name) {
+                return Err(ApiError::Forbidden(format!(
+                    "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                )));
+            }
+            self.get(resource, None, name)?;
+            if !options.dry_run {
+                self.delete_namespace_content(name).await?;
+            }
+        }
+        self.delete_one(resource, namespace, name, options).await
+    }
+
+    async fn delete_one(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        let now = jiff::Timestamp::now();
+        let mut dry = None;
+        let written = self
+            .store
+            .mutate(key(resource, namespace, name), |current, _| {
+                let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
+                let meta = &current["metadata"];
+                let precondition_failed = options
+                    .precondition_uid
+                    .as_deref()
+                    .is_some_and(|uid| Some(uid) != meta["uid"].as_str())
+                    || options
+                        .precondition_resource_version
+                        .as_deref()
+                        .is_some_and(|rv| Some(rv) != meta["resourceVersion"].as_str());
+                if precondition_failed {
+                    return Err(ApiError::conflict(resource, name));
+                }
+                let has_finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+                let grace = grace_period(resource, current, options);
+                if !has_finalizers && grace == 0 {
+                    if options.dry_run {
+                        dry = Some(Value::clone(current));
+                        return Ok(Change::Keep);
+                    }
+                    return Ok(Change::Delete);
+                }
+                let mut marked = Value::clone(current);
+                if meta.get("deletionTimestamp").is_none() || grace == 0 {
+                    let at = now
+                        .checked_add(jiff::SignedDuration::from_secs(grace))
+                        .unwrap_or(now);
+                    marked["metadata"]["deletionTimestamp"] = json!(objects::timestamp(at));
+                    marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                }
+                if options.dry_run {
+                    dry = Some(marked);
+                    return Ok(Change::Keep);
+                }
+                Ok(Change::Put(marked))
+            })
+            .await?;
+        Ok(dry.map(Arc::new).unwrap_or(written.object))
+    }
+
+    async fn delete_namespace_content(&self, namespace: &str) -> Result<(), ApiError> {
+        let forced = DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..DeleteOptions::default()
+        };
+        for resource in resources::RESOURCES.iter().filter(|r| r.namespaced) {
+            let (items, _) = self.store.list(&resource.key(), Some(namespace));
+            for item in items {
+                let name = item["metadata"]["name"].as_str().unwrap_or("");
+                match self
+                    .delete_one(resource, Some(namespace), name, &forced)
+                    .await
+                {
+                    Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seconds a delete waits for the owner: only pods bound to a node get a grace period (their
+/// kubelet, podd, stops the containers and finishes the delete).
+fn grace_period(resource: &Resource, current: &Value, options: &DeleteOptions) -> i64 {
+    if resource.kind != "Pod"
+        || current["spec"]["nodeName"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    {
+        return 0;
+    }
+    let phase = current["status"]["phase"].as_str().unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        return 0;
+    }
+    options
+        .grace_period_seconds
+        .or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30)
+        .max(0)
+}
+
+/// An object marked for deletion whose finalizers are all gone is removed (pods are finished
+/// by their kubelet with a zero-grace delete instead).
+fn finished_deleting(resource: &Resource, obj: &Value) -> bool {
+    let meta = &obj["metadata"];
+    resource.kind != "Pod"
+        && meta.get("deletionTimestamp").is_some()
+        && meta["finalizers"].as_array().is_none_or(|f| f.is_empty())
+}
+
+fn objects_set_name(obj: &mut Value, name: &str) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.entry("name").or_insert_with(|| json!(name));
+    }
+}
+
+/// The Scale view of an object with `spec.replicas` (apps `ScaleREST`).
+fn scale_of(resource: &Resource, obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let _ = resource;
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
+        "status": {
+            "replicas": obj["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector,
+        },
+    })
+}
+
+/// The object with `spec.replicas` taken from a Scale.
+fn with_replicas(
+    resource: &Resource,
+    current: &Value,
+    scale: &Value,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let replicas = &scale["spec"]["replicas"];
+    let Some(n) = replicas.as_i64() else {
+        return Err(ApiError::BadRequest(format!(
+            "Scale in version \"v1\" cannot be handled as a Scale: spec.replicas must be an integer, not {replicas}"
+        )));
+    };
+    if let Some(rv) = scale["metadata"]["resourceVersion"].as_str() {
+        if !rv.is_empty() && Some(rv) != current["metadata"]["resourceVersion"].as_str() {
+            return Err(ApiError::conflict(resource, name));
+        }
+    }
+    let mut new = current.clone();
+    new["spec"]["replicas"] = json!(n);
+    objects::prepare_update(resource, new, current, namespace, name)
+}

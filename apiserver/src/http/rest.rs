@@ -1,0 +1,564 @@
+//! The resource endpoints: get, list, watch, create, replace, patch, delete, the `status` and
+//! `scale` subresources, and server-side Table printing.
+//!
+//! Paths are parsed by hand ([`Target::parse`]) because the Kubernetes URL space is ambiguous
+//! for axum's router: `/api/v1/namespaces/x/status` is a subresource of namespace `x`, while
+//! `/api/v1/namespaces/x/pods` is a collection in it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::api::{Api, DeleteOptions, WriteOptions};
+use crate::objects::{self, PatchType};
+use crate::resources::{self, Resource};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+use crate::table;
+use crate::watch::{EventType, Start, WatchEvent, Watcher};
+
+/// What a resource URL names.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) resource: &'static Resource,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) subresource: Option<String>,
+}
+
+impl Target {
+    /// Parses the segments after `/api/v1` or `/apis/<group>/<version>`.
+    pub(crate) fn parse(group: &str, version: &str, segs: &[&str]) -> Result<Target, ApiError> {
+        let lookup = |plural: &str| {
+            resources::lookup(group, version, plural).ok_or(ApiError::UnknownResource)
+        };
+        let namespaces_sub = |s: &str| s == "status" || s == "finalize";
+        let (resource, namespace, rest) = match segs {
+            ["namespaces", ns, plural, rest @ ..]
+                if !(group.is_empty() && rest.is_empty() && namespaces_sub(plural)) =>
+            {
+                let r = lookup(plural)?;
+                if !r.namespaced {
+                    return Err(ApiError::UnknownResource);
+                }
+                (r, Some(ns.to_string()), rest)
+            }
+            [plural, rest @ ..] => (lookup(plural)?, None, rest),
+            [] => return Err(ApiError::UnknownResource),
+        };
+        let (name, subresource) = match rest {
+            [] => (None, None),
+            [name] => (Some(name.to_string()), None),
+            [name, sub] => {
+                if resource.subresource(sub).is_none() {
+                    return Err(ApiError::UnknownResource);
+                }
+                (Some(name.to_string()), Some(sub.to_string()))
+            }
+            _ => return Err(ApiError::UnknownResource),
+        };
+        if name.is_some() && resource.namespaced && namespace.is_none() {
+            // `/api/v1/pods/x` does not exist: named namespaced objects need their namespace.
+            return Err(ApiError::UnknownResource);
+        }
+        Ok(Target {
+            resource,
+            namespace,
+            name,
+            subresource,
+        })
+    }
+}
+
+/// Query parameters, in order, repeated keys kept.
+#[derive(Debug, Default)]
+pub(crate) struct Params(pub(crate) Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some("true" | "1"))
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            dry_run: self.get("dryRun") == Some("All"),
+        }
+    }
+
+    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        Ok((
+            LabelSelector::parse(self.get("labelSelector").unwrap_or(""))?,
+            FieldSelector::parse(self.get("fieldSelector").unwrap_or(""))?,
+        ))
+    }
+}
+
+/// How the client wants objects rendered.
+#[derive(Debug, Clone, Copy)]
+enum Render {
+    Object,
+    Table {
+        api_version: &'static str,
+        include: Include,
+    },
+}
+
+/// `includeObject` of a Table request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Include {
+    None,
+    Metadata,
+    Object,
+}
+
+fn render(headers: &HeaderMap, params: &Params) -> Render {
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Take the first offered media type we can serve: a Table, or plain JSON.
+    for offer in accept.split(',') {
+        if offer.contains("as=Table") && offer.contains("g=meta.k8s.io") {
+            let api_version = if offer.contains("v=v1beta1") {
+                "meta.k8s.io/v1beta1"
+            } else {
+                "meta.k8s.io/v1"
+            };
+            let include = match params.get("includeObject") {
+                Some("None") => Include::None,
+                Some("Object") => Include::Object,
+                _ => Include::Metadata,
+            };
+            return Render::Table {
+                api_version,
+                include,
+            };
+        }
+        if offer.contains("json") || offer.trim() == "*/*" {
+            return Render::Object;
+        }
+    }
+    Render::Object
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn header(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Serves one request to a resource URL.
+pub(crate) async fn handle(
+    api: &Api,
+    method: Method,
+    target: Target,
+    params: Params,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let r = target.resource;
+    let ns = target.namespace.as_deref();
+    let how = render(headers, &params);
+    let content_type = header(headers, http::header::CONTENT_TYPE);
+    match (
+        &method,
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
+        (&Method::GET, None, None) if params.flag("watch") => watch(api, r, ns, &params, how).await,
+        (&Method::GET, None, None) => {
+            let (labels, fields) = params.selectors()?;
+            let (items, revision) = api.list(r, ns, &labels, &fields);
+            Ok(json_response(
+                StatusCode::OK,
+                &list_body(r, &items, revision, how),
+            ))
+        }
+        (&Method::GET, Some(name), None | Some("status")) => {
+            let obj = api.get(r, ns, name)?;
+            let revision = api.store().revision();
+            Ok(json_response(
+                StatusCode::OK,
+                &object_body(r, &obj, revision, how),
+            ))
+        }
+        (&Method::GET, Some(name), Some("scale")) => {
+            Ok(json_response(StatusCode::OK, &api.get_scale(r, ns, name)?))
+        }
+        (
+            &Method::GET | &Method::POST,
+            Some(name),
+            Some(stream @ ("log" | "exec" | "portforward")),
+        ) => {
+            let pod = api.get(r, ns, name)?;
+            Err(ApiError::BadRequest(format!(
+                "pod {name} {stream}: no pod runtime is serving this node yet (the pod's phase is {})",
+                pod["status"]["phase"].as_str().unwrap_or("Pending")
+            )))
+        }
+        (&Method::POST, None, None) => {
+            let obj = objects::decode_body(content_type, &body)?;
+            let created = api.create(r, ns, obj, &params.write_options()).await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &object_body(r, &created, 0, how),
+            ))
+        }
+        (&Method::PUT, Some(name), sub) => {
+            let obj = objects::decode_body(content_type, &body)?;
+            let options = params.write_options();
+            let out = match sub {
+                None => api.replace(r, ns, name, obj, &options).await?,
+                Some("status") => api.replace_status(r, ns, name, obj, &options).await?,
+                Some("scale") => {
+                    return Ok(json_response(
+                        StatusCode::OK,
+                        &api.replace_scale(r, ns, name, obj, &options).await?,
+                    ));
+                }
+                Some(_) => return Err(ApiError::MethodNotAllowed),
+            };
+            Ok(json_response(StatusCode::OK, &object_body(r, &out, 0, how)))
+        }
+        (&Method::PATCH, Some(name), sub) => {
+            let patch_type = PatchType::from_content_type(content_type)?;
+            let patch = objects::decode_body(content_type, &body)?;
+            let (out, created) = api
+                .patch(r, ns, name, sub, patch_type, patch, &params.write_options())
+                .await?;
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            if sub == Some("scale") {
+                return Ok(json_response(code, &api.get_scale(r, ns, name)?));
+            }
+            Ok(json_response(code, &object_body(r, &out, 0, how)))
+        }
+        (&Method::DELETE, Some(name), None) => {
+            let options = delete_options(&params, &body)?;
+            let out = api.delete(r, ns, name, &options).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &object_body(r, &out, 0, Render::Object),
+            ))
+        }
+        (&Method::DELETE, None, None) => {
+            let options = delete_options(&params, &body)?;
+            let (labels, fields) = params.selectors()?;
+            let (items, _) = api.list(r, ns, &labels, &fields);
+            let mut deleted = Vec::new();
+            for item in items {
+                let meta = &item["metadata"];
+                let name = meta["name"].as_str().unwrap_or("");
+                let item_ns = meta["namespace"].as_str();
+                match api.delete(r, item_ns, name, &options).await {
+                    Ok(obj) => deleted.push(obj),
+                    Err(ApiError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let revision = api.store().revision();
+            Ok(json_response(
+                StatusCode::OK,
+                &list_body(r, &deleted, revision, Render::Object),
+            ))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let mut options = DeleteOptions {
+        grace_period_seconds: params
+            .get("gracePeriodSeconds")
+            .and_then(|v| v.parse().ok()),
+        dry_run: params.get("dryRun") == Some("All"),
+        ..DeleteOptions::default()
+    };
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?;
+        if let Some(g) = v["gracePeriodSeconds"].as_i64() {
+            options.grace_period_seconds = Some(g);
+        }
+        options.precondition_uid = v["preconditions"]["uid"].as_str().map(str::to_string);
+        options.precondition_resource_version = v["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        if v["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x == "All"))
+        {
+            options.dry_run = true;
+        }
+    }
+    Ok(options)
+}
+
+/// An object as JSON, or as a one-row Table.
+fn object_body(r: &Resource, obj: &Value, revision: u64, how: Render) -> Value {
+    match how {
+        Render::Object => obj.clone(),
+        Render::Table {
+            api_version,
+            include,
+        } => table_body(r, std::slice::from_ref(obj), revision, api_version, include),
+    }
+}
+
+/// A list as `<Kind>List`, or as a Table.
+fn list_body(r: &Resource, items: &[Arc<Value>], revision: u64, how: Render) -> Value {
+    match how {
+        Render::Object => json!({
+            "kind": format!("{}List", r.kind),
+            "apiVersion": r.api_version(),
+            "metadata": {"resourceVersion": revision.to_string()},
+            "items": items.iter().map(|i| Value::clone(i)).collect::<Vec<_>>(),
+        }),
+        Render::Table {
+            api_version,
+            include,
+        } => {
+            let owned: Vec<Value> = items.iter().map(|i| Value::clone(i)).collect();
+            table_body(r, &owned, revision, api_version, include)
+        }
+    }
+}
+
+fn table_body(
+    r: &Resource,
+    items: &[Value],
+    revision: u64,
+    api_version: &str,
+    include: Include,
+) -> Value {
+    let now = jiff::Timestamp::now();
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|obj| {
+            let mut row = json!({
+                "cells": table::cells(r.kind, obj, now),
+            });
+            let conditions = table::row_conditions(r.kind, obj);
+            if !conditions.is_empty() {
+                row["conditions"] = json!(conditions);
+            }
+            match include {
+                Include::None => {}
+                Include::Metadata => {
+                    row["object"] = json!({
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": obj["metadata"],
+                    })
+                }
+                Include::Object => row["object"] = obj.clone(),
+            }
+            row
+        })
+        .collect();
+    let mut meta = json!({});
+    if revision > 0 {
+        meta["resourceVersion"] = json!(revision.to_string());
+    }
+    json!({
+        "kind": "Table",
+        "apiVersion": api_version,
+        "metadata": meta,
+        "columnDefinitions": table::columns(r.kind),
+        "rows": rows,
+    })
+}
+
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
+
+struct WatchStream {
+    watcher: Watcher,
+    resource: &'static Resource,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    how: Render,
+    bookmarks: tokio::time::Interval,
+    allow_bookmarks: bool,
+    deadline: tokio::time::Instant,
+    done: bool,
+}
+
+async fn watch(
+    api: &Api,
+    r: &'static Resource,
+    ns: Option<&str>,
+    params: &Params,
+    how: Render,
+) -> Result<Response, ApiError> {
+    let (labels, fields) = params.selectors()?;
+    let start = match params.get("resourceVersion") {
+        None | Some("") | Some("0") => Start::Now,
+        Some(rv) => Start::After(
+            rv.parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))?,
+        ),
+    };
+    let timeout = params
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(3600);
+    let first_line = match api.watch(r, ns, start).await {
+        Ok(watcher) => {
+            let mut bookmarks = tokio::time::interval(BOOKMARK_EVERY);
+            bookmarks.reset();
+            let state = WatchStream {
+                watcher,
+                resource: r,
+                labels,
+                fields,
+                how,
+                bookmarks,
+                allow_bookmarks: params.flag("allowWatchBookmarks"),
+                deadline: tokio::time::Instant::now() + Duration::from_secs(timeout),
+                done: false,
+            };
+            return Ok(stream_response(state));
+        }
+        Err(e @ ApiError::Expired { .. }) => json!({"type": "ERROR", "object": e.to_status()}),
+        Err(e) => return Err(e),
+    };
+    let body = format!("{first_line}\n");
+    Ok((
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+fn stream_response(state: WatchStream) -> Response {
+    let lines = stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                event = s.watcher.next() => match event {
+                    Ok(event) => {
+                        if let Some(line) = s.line(&event) {
+                            return Some((Ok::<Bytes, std::convert::Infallible>(line), s));
+                        }
+                    }
+                    Err(e) => {
+                        s.done = true;
+                        let line = json!({"type": "ERROR", "object": e.to_status()});
+                        return Some((Ok(Bytes::from(format!("{line}\n"))), s));
+                    }
+                },
+                _ = s.bookmarks.tick(), if s.allow_bookmarks => {
+                    let line = json!({"type": "BOOKMARK", "object": {
+                        "kind": s.resource.kind,
+                        "apiVersion": s.resource.api_version(),
+                        "metadata": {"resourceVersion": s.watcher.revision().to_string()},
+                    }});
+                    return Some((Ok(Bytes::from(format!("{line}\n"))), s));
+                }
+                _ = tokio::time::sleep_until(s.deadline) => return None,
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(Body::from_stream(lines))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+impl WatchStream {
+    /// The wire line of an event for this watcher, or `None` if the selectors filter it out.
+    /// An object that starts or stops matching a selector is reported as ADDED or DELETED,
+    /// as the real watch cache does.
+    fn line(&self, event: &WatchEvent) -> Option<Bytes> {
+        let matches = |o: &Value| self.labels.matches(o) && self.fields.matches(o);
+        let now = matches(&event.object);
+        let before = event.previous.as_deref().map(matches);
+        let event_type = match (event.event_type, now, before) {
+            (EventType::Modified, true, Some(false)) => EventType::Added,
+            (EventType::Modified, false, Some(true)) => EventType::Deleted,
+            (t, true, _) => t,
+            _ => return None,
+        };
+        let object = object_body(self.resource, &event.object, 0, self.how);
+        let line = json!({"type": event_type.as_str(), "object": object});
+        Some(Bytes::from(format!("{line}\n")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(
+        group: &str,
+        segs: &[&str],
+    ) -> Result<(String, Option<String>, Option<String>, Option<String>), ApiError> {
+        let t = Target::parse(group, "v1", segs)?;
+        Ok((
+            t.resource.plural.to_string(),
+            t.namespace,
+            t.name,
+            t.subresource,
+        ))
+    }
+
+    #[test]
+    fn targets() {
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            parse("", &["pods"]).expect("all pods"),
+            ("pods".into(), None, None, None)
+        );
+        assert_eq!(
+            parse("", &["namespaces", "a", "pods"]).expect("ns pods"),
+            ("pods".into(), s("a"), None, None)
+        );
+        assert_eq!(
+            parse("", &["namespaces", "a"]).expect("ns"),
+            ("namespaces".into(), None, s("a"), None)
+        );
+        assert_eq!(
+            parse("", &["namespaces", "a", "status"]).expect("ns status"),
+            ("namespaces".into(), None, s("a"), s("status"))
+        );
+        assert_eq!(
+            parse("apps", &["namespaces", "d", "deployments", "w", "scale"]).expect("scale"),
+            ("deployments".into(), s("d"), s("w"), s("scale"))
+        );
+        assert!(parse("", &["frobs"]).is_err());
+        assert!(parse("", &["pods", "x"]).is_err());
+        assert!(parse("", &["namespaces", "a", "pods", "p", "nope"]).is_err());
+        assert!(parse("", &["namespaces", "a", "namespaces"]).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Router tests without binding a socket (tower `oneshot`).

@@ -1,0 +1,33 @@
+//! kubicle's Kubernetes API server: the store, the watch hub, and the REST API kubectl speaks.
+//!
+//! Layout, in reading order:
+//! - `resources`: the table of served kinds (discovery, routing and storage all read it).
+//! - `store`: SQLite (WAL) as the single source of truth, mirrored in memory, one revision.
+//! - `watch`: the hub; ordered, replayable events (**API Boundary** for in-process consumers).
+//! - `api`: [`Api`], the validated object API shared by HTTP and in-process clients
+//!   (**API Boundary**).
+//! - `objects`: the write pipeline (decode, system metadata, defaults, validation, patches).
+//! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
+//! - `status`: every error as a Kubernetes `Status`.
+//! - `tls`: CA, serving certificate, token, kubeconfig.
+//! - `http`: the HTTPS router and accept loop.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod defaults;
+pub mod http;
+pub mod objects;
+pub mod patch;
+pub mod resources;
+pub mod selector;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod tls;
+pub mod validate;
+pub mod watch;
+
+pub use api::{Api, DeleteOptions, WriteOptions};
+pub use status::ApiError;
+pub use watch::{EventType, Start, WatchEvent, Watcher};

@@ -1,0 +1,394 @@
+//! The harness of kubicle's end-to-end tests: a real `kubicle up` process per test, with its
+//! own data dir and port, driven by the real `kubectl`.
+//!
+//! Layout:
+//! - [`Cluster`]: starts, kills (`kill -9`), restarts and cleans up one cluster.
+//! - [`Cluster::kubectl`]: runs kubectl against it with a private discovery cache and a
+//!   timeout, capturing output.
+//! - [`eventually`]: waits for asynchronous convergence without bare sleeps in tests.
+//!
+//! Each test owns everything it makes (process by PID, data dir); the `Drop` of [`Cluster`]
+//! removes it even when the test fails.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Output of a finished command.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`None` if killed by the timeout or a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Whether the command exited 0.
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Panics with both streams unless the command succeeded; returns stdout.
+    #[track_caller]
+    pub fn success(&self) -> &str {
+        assert!(
+            self.ok(),
+            "command failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Panics unless the command failed; returns stderr.
+    #[track_caller]
+    pub fn failure(&self) -> &str {
+        assert!(
+            !self.ok(),
+            "command unexpectedly succeeded\n--- stdout\n{}",
+            self.stdout
+        );
+        &self.stderr
+    }
+}
+
+/// How long kubectl may take before the harness kills it.
+pub fn patience() -> Duration {
+    let secs = std::env::var("KUBICLE_TEST_PATIENCE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
+
+/// Runs a command with optional stdin, killing it after `timeout`.
+pub fn run(command: &mut Command, stdin: Option<&str>, timeout: Duration) -> Output {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn command");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => break status.code(),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    Output {
+        code,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+#[track_caller]
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `kubicle` binary under test: `KUBICLE_BIN`, or `target/<profile>/kubicle` next to the
+/// test executable (cargo builds it for the root package's own tests).
+pub fn kubicle_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("KUBICLE_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join("kubicle");
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it first (`cargo build`), or run the whole suite with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// One running cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    child: Option<Child>,
+    /// The cluster's data directory (removed on drop).
+    pub data_dir: PathBuf,
+    /// The API server's `host:port`.
+    pub address: String,
+    cache_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Cluster {
+    /// Starts a new cluster with a fresh data dir and a free port.
+    pub fn start(name: &str) -> Cluster {
+        let root = std::env::temp_dir().join(format!(
+            "kubicle-it-{name}-{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        std::fs::create_dir_all(&root).expect("create test dir");
+        let mut cluster = Cluster {
+            child: None,
+            data_dir: root.join("data"),
+            address: String::new(),
+            cache_dir: root.join("kube-cache"),
+            log: root.join("kubicle.log"),
+        };
+        cluster.boot();
+        cluster
+    }
+
+    fn boot(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        let mut child = Command::new(kubicle_bin())
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data_dir)
+            .env("KUBICLE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn kubicle up");
+        let stdout = child.stdout.take().expect("stdout");
+        self.child = Some(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("kubicle did not get ready; log:\n{}", self.log_text()));
+        let address = line
+            .split("https://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected ready line: {line}"));
+        self.address = address.to_string();
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The kubeconfig the server wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("kubeconfig")
+    }
+
+    /// The PID of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Runs kubectl against this cluster.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with_stdin(args, None)
+    }
+
+    /// Runs kubectl with `stdin` fed to it (for `-f -`).
+    pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = Command::new("kubectl");
+        command
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("KUBECACHEDIR", &self.cache_dir)
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        run(&mut command, stdin, patience())
+    }
+
+    /// Starts a long-running kubectl (such as `get -w`) whose output lines arrive as they are
+    /// printed. It is killed when the returned handle drops.
+    pub fn kubectl_stream(&self, args: &[&str]) -> Streaming {
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("KUBECACHEDIR", &self.cache_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl");
+        let (tx, rx) = std::sync::mpsc::channel();
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Streaming {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Kills the server with SIGKILL (a crash) and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for a graceful exit; returns its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the server again on the same data dir (a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.boot();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill9();
+        if let Some(root) = self.data_dir.parent() {
+            if std::thread::panicking() {
+                eprintln!("kubicle log of the failed test:\n{}", self.log_text());
+            }
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+/// A running kubectl whose output is read line by line.
+#[derive(Debug)]
+pub struct Streaming {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line received so far (stdout and stderr interleaved).
+    pub seen: Vec<String>,
+}
+
+impl Streaming {
+    /// Waits until a line satisfies `pred`, panicking with everything seen after `timeout`.
+    #[track_caller]
+    pub fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        if let Some(line) = self.seen.iter().find(|l| pred(l)) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no matching line within {timeout:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    NEXT.fetch_add(1, Ordering::Relaxed) * 1_000_000_000 + nanos
+}
+
+/// Writes `files` (name, contents) into a fresh directory under `dir` and returns it.
+pub fn write_manifests(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("manifest dir");
+    for (name, contents) in files {
+        std::fs::write(dir.join(name), contents).expect("write manifest");
+    }
+    dir.to_path_buf()
+}

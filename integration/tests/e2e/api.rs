@@ -1,0 +1,363 @@
+//! kubectl against a running server: discovery, tables, apply (client- and server-side),
+//! create/replace/patch/label/annotate/scale/rollout restart/delete, watches.
+
+use std::time::Duration;
+
+use integration::Cluster;
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: auth
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: auth}
+  template:
+    metadata:
+      labels: {app: auth}
+    spec:
+      containers:
+      - name: auth
+        image: kubicle/demo
+        args: [auth]
+        ports: [{containerPort: 80}]
+        env: [{name: MODE, value: one}, {name: KEEP, value: 'yes'}]
+      - name: sidecar
+        image: kubicle/host
+        command: [sleep, infinity]
+";
+
+const LB_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: users-service
+spec:
+  type: LoadBalancer
+  selector: {app: users}
+  ports:
+  - port: 8080
+    targetPort: 8080
+";
+
+#[test]
+fn discovery_health_version_and_auth() {
+    let c = Cluster::start("discovery");
+    let resources = c.kubectl(&["api-resources", "--no-headers"]);
+    let out = resources.success();
+    for (name, short) in [
+        ("pods", "po"),
+        ("services", "svc"),
+        ("deployments", "deploy"),
+        ("endpoints", "ep"),
+        ("namespaces", "ns"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().take(2).eq([name, short])),
+            "{name} ({short}) missing from:\n{out}"
+        );
+    }
+    assert_eq!(c.kubectl(&["get", "--raw", "/healthz"]).success(), "ok");
+    assert!(
+        c.kubectl(&["version", "-o", "json"])
+            .success()
+            .contains("\"gitVersion\"")
+    );
+    let namespaces = c.kubectl(&["get", "ns", "-o", "name"]);
+    for ns in ["default", "kube-system", "kube-public"] {
+        assert!(namespaces.success().contains(&format!("namespace/{ns}")));
+    }
+    let wrong = c.kubectl(&["--token", "wrong", "get", "pods"]);
+    assert!(
+        wrong.failure().contains("provide credentials") || wrong.stderr.contains("Unauthorized"),
+        "{}",
+        wrong.stderr
+    );
+}
+
+#[test]
+fn seed_service_prints_the_seed_columns() {
+    let c = Cluster::start("seed-svc");
+    let path = crate::repo().join("examples/auth-service.yaml");
+    let applied = c.kubectl(&["apply", "-f", path.to_str().expect("utf-8 path")]);
+    assert_eq!(applied.success().trim(), "service/auth-service created");
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(LB_SERVICE))
+        .success();
+    let table = c.kubectl(&["get", "service"]);
+    let header: Vec<&str> = table
+        .success()
+        .lines()
+        .next()
+        .expect("header")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    let auth = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("auth-service"))
+        .expect("auth row");
+    let cells: Vec<&str> = auth.split_whitespace().collect();
+    assert_eq!(cells[1], "ClusterIP");
+    assert_eq!(cells[4], "80/TCP");
+    let users = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("users-service"))
+        .expect("users row");
+    assert_eq!(users.split_whitespace().nth(1), Some("LoadBalancer"));
+    let wide = c.kubectl(&["get", "svc", "auth-service", "-o", "wide", "--no-headers"]);
+    assert!(wide.success().contains("app=auth"), "{}", wide.stdout);
+    let json: serde_json::Value = serde_json::from_str(
+        c.kubectl(&["get", "svc", "auth-service", "-o", "json"])
+            .success(),
+    )
+    .expect("json");
+    assert_eq!(json["spec"]["ports"][0]["targetPort"], 80);
+    assert_eq!(json["spec"]["sessionAffinity"], "None");
+    assert!(
+        json["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
+    let yaml = c.kubectl(&["get", "svc", "auth-service", "-o", "yaml"]);
+    assert!(yaml.success().contains("kind: Service"));
+}
+
+#[test]
+fn apply_merges_strategically_and_reports_unchanged() {
+    let c = Cluster::start("apply");
+    let created = c.kubectl_with_stdin(&["apply", "-f", "-"], Some(DEPLOYMENT));
+    assert_eq!(created.success().trim(), "deployment.apps/auth created");
+    let again = c.kubectl_with_stdin(&["apply", "-f", "-"], Some(DEPLOYMENT));
+    assert_eq!(again.success().trim(), "deployment.apps/auth unchanged");
+    // Change one env var of one container: a JSON merge patch would replace the whole
+    // containers list; a strategic merge keeps the other container and the other env var.
+    let changed = DEPLOYMENT.replace("value: one", "value: two");
+    let configured = c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&changed));
+    assert_eq!(
+        configured.success().trim(),
+        "deployment.apps/auth configured"
+    );
+    let got: serde_json::Value = serde_json::from_str(
+        c.kubectl(&["get", "deploy", "auth", "-o", "json"])
+            .success(),
+    )
+    .expect("json");
+    let containers = got["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 2);
+    assert_eq!(
+        containers[0]["env"],
+        serde_json::json!([{"name": "MODE", "value": "two"}, {"name": "KEEP", "value": "yes"}])
+    );
+    assert_eq!(got["metadata"]["generation"], 2);
+    assert_eq!(got["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(got["spec"]["template"]["spec"]["restartPolicy"], "Always");
+    let table = c.kubectl(&["get", "deploy", "-o", "wide"]);
+    let header: Vec<&str> = table
+        .success()
+        .lines()
+        .next()
+        .expect("header")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    assert!(table.stdout.contains("auth,sidecar"));
+}
+
+#[test]
+fn server_side_apply_creates_then_updates() {
+    let c = Cluster::start("ssa");
+    let out = c.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(DEPLOYMENT));
+    assert_eq!(
+        out.success().trim(),
+        "deployment.apps/auth serverside-applied"
+    );
+    let changed = DEPLOYMENT.replace("replicas: 2", "replicas: 3");
+    c.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&changed))
+        .success();
+    let replicas = c.kubectl(&["get", "deploy", "auth", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas.success(), "3");
+}
+
+#[test]
+fn imperative_commands() {
+    let c = Cluster::start("imperative");
+    c.kubectl_with_stdin(&["create", "-f", "-"], Some(DEPLOYMENT))
+        .success();
+    assert_eq!(
+        c.kubectl(&["scale", "deploy", "auth", "--replicas=5"])
+            .success()
+            .trim(),
+        "deployment.apps/auth scaled"
+    );
+    let scale = c.kubectl(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/auth/scale",
+    ]);
+    let scale: serde_json::Value = serde_json::from_str(scale.success()).expect("scale json");
+    assert_eq!(
+        (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (Some("Scale"), Some(5))
+    );
+    assert_eq!(
+        c.kubectl(&["rollout", "restart", "deploy/auth"])
+            .success()
+            .trim(),
+        "deployment.apps/auth restarted"
+    );
+    let restarted = c.kubectl(&[
+        "get",
+        "deploy",
+        "auth",
+        "-o",
+        "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}",
+    ]);
+    assert!(!restarted.success().is_empty());
+    c.kubectl(&["label", "deploy", "auth", "tier=backend"])
+        .success();
+    c.kubectl(&["annotate", "deploy", "auth", "owner=team-a"])
+        .success();
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "auth",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minReadySeconds":3}}"#,
+    ])
+    .success();
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "auth",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/revisionHistoryLimit","value":4}]"#,
+    ])
+    .success();
+    c.kubectl(&["patch", "deploy", "auth", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"auth","image":"kubicle/demo:v2"}]}}}}"#]).success();
+    let got: serde_json::Value = serde_json::from_str(
+        c.kubectl(&["get", "deploy", "auth", "-o", "json"])
+            .success(),
+    )
+    .expect("json");
+    assert_eq!(got["metadata"]["labels"]["tier"], "backend");
+    assert_eq!(got["metadata"]["annotations"]["owner"], "team-a");
+    assert_eq!(got["spec"]["minReadySeconds"], 3);
+    assert_eq!(got["spec"]["revisionHistoryLimit"], 4);
+    let containers = got["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(
+        (containers.len(), containers[0]["image"].as_str()),
+        (2, Some("kubicle/demo:v2"))
+    );
+    let mut replaced = got.clone();
+    replaced["spec"]["replicas"] = 1.into();
+    let replaced_text = replaced.to_string();
+    c.kubectl_with_stdin(&["replace", "-f", "-"], Some(&replaced_text))
+        .success();
+    // The same stale resourceVersion again is a conflict.
+    let stale = c.kubectl_with_stdin(&["replace", "-f", "-"], Some(&replaced_text));
+    assert!(
+        stale.failure().contains("Conflict")
+            || stale.stderr.contains("the object has been modified"),
+        "{}",
+        stale.stderr
+    );
+    let describe = c.kubectl(&["describe", "deploy", "auth"]);
+    assert!(
+        describe.success().contains("Replicas:"),
+        "{}",
+        describe.stdout
+    );
+    assert_eq!(
+        c.kubectl(&["delete", "deploy", "auth"]).success().trim(),
+        "deployment.apps \"auth\" deleted"
+    );
+    let gone = c.kubectl(&["get", "deploy", "auth"]);
+    assert!(
+        gone.failure()
+            .contains("Error from server (NotFound): deployments.apps \"auth\" not found"),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[test]
+fn get_watch_prints_new_rows() {
+    let c = Cluster::start("watch");
+    c.kubectl(&["create", "namespace", "team"]).success();
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(CONFIGMAP_ZERO))
+        .success();
+    let mut watch = c.kubectl_stream(&["get", "configmaps", "-n", "team", "-w"]);
+    // The first row comes from the list; once it is printed the watch is established.
+    watch.wait_for(Duration::from_secs(20), |l| l.starts_with("zero "));
+    c.kubectl(&["label", "configmap", "zero", "-n", "team", "changed=yes"])
+        .success();
+    c.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some(&CONFIGMAP_ZERO.replace("zero", "one")),
+    )
+    .success();
+    watch.wait_for(Duration::from_secs(20), |l| l.starts_with("one "));
+    let zero_rows = watch.seen.iter().filter(|l| l.starts_with("zero ")).count();
+    assert_eq!(
+        zero_rows, 2,
+        "the list row and the MODIFIED row: {:?}",
+        watch.seen
+    );
+    drop(watch);
+    c.kubectl(&["delete", "namespace", "team"]).success();
+    let left = c.kubectl(&["get", "configmaps", "-n", "team", "-o", "name"]);
+    assert_eq!(left.stdout.trim(), "");
+}
+
+const CONFIGMAP_ZERO: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: zero
+  namespace: team
+data:
+  k: v
+";
+
+#[test]
+fn two_clusters_run_side_by_side() {
+    let a = Cluster::start("side-a");
+    let b = Cluster::start("side-b");
+    a.kubectl(&["create", "namespace", "only-in-a"]).success();
+    assert!(
+        b.kubectl(&["get", "namespace", "only-in-a"])
+            .failure()
+            .contains("NotFound")
+    );
+    assert_ne!(a.address, b.address);
+}

@@ -1,0 +1,84 @@
+//! Bad input through the real kubectl: each error prints as the real server's does, and
+//! nothing is stored.
+
+use integration::Cluster;
+
+#[test]
+fn kubectl_prints_each_error_cleanly() {
+    let c = Cluster::start("errors");
+    let invalid = c.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec:\n  containers: [{name: c, image: kubicle/demo, ports: [{containerPort: 70000}]}]\n"),
+    );
+    let stderr = invalid.failure();
+    assert!(
+        stderr.contains("The Pod \"Bad_Name\" is invalid"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("metadata.name: Invalid value: \"Bad_Name\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("spec.containers[0].ports[0].containerPort: Invalid value: 70000"),
+        "{stderr}"
+    );
+
+    c.kubectl(&["create", "namespace", "twice"]).success();
+    let again = c.kubectl(&["create", "namespace", "twice"]);
+    assert!(
+        again
+            .failure()
+            .contains("Error from server (AlreadyExists): namespaces \"twice\" already exists"),
+        "{}",
+        again.stderr
+    );
+
+    let unknown = c.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: Frobnicator\nmetadata: {name: x}\n"),
+    );
+    assert!(
+        unknown
+            .failure()
+            .contains("no matches for kind \"Frobnicator\""),
+        "{}",
+        unknown.stderr
+    );
+
+    let malformed = c.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n"),
+    );
+    assert!(!malformed.failure().is_empty());
+
+    let wrong_type = c.kubectl_with_stdin(
+        &["apply", "--validate=false", "-f", "-"],
+        Some("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: three\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: i}]}\n"),
+    );
+    assert!(
+        wrong_type.failure().contains("BadRequest") || wrong_type.stderr.contains("cannot"),
+        "{}",
+        wrong_type.stderr
+    );
+
+    let missing_ns = c.kubectl(&["get", "configmap", "x", "-n", "nowhere"]);
+    assert!(
+        missing_ns.failure().contains("NotFound"),
+        "{}",
+        missing_ns.stderr
+    );
+
+    let selector = c.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: mismatch}\nspec:\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: b}}\n    spec: {containers: [{name: c, image: i}]}\n"),
+    );
+    assert!(
+        selector.failure().contains("spec.template.metadata.labels"),
+        "{}",
+        selector.stderr
+    );
+
+    let listed = c.kubectl(&["get", "pods,deployments", "-o", "name"]);
+    assert_eq!(listed.success().trim(), "", "a rejected object was stored");
+}

@@ -1,0 +1,84 @@
+//! The raw command line. Values here are unchecked; [`crate::config::Config`] validates them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config;
+
+/// A small, real Kubernetes-style cluster on one Linux host.
+#[derive(Debug, Parser)]
+#[command(name = "kubicle", version, about)]
+pub(crate) struct Cli {
+    /// Log format on stderr (the level comes from KUBICLE_LOG, default `info`).
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the cluster in the foreground (stop with Ctrl-C or SIGTERM).
+    Up(UpArgs),
+    /// Print the admin kubeconfig of a cluster.
+    Kubeconfig(DataDirArgs),
+    /// Print kubicle's version.
+    Version,
+    /// Remove everything a cluster made (its data directory).
+    Reset(ResetArgs),
+}
+
+/// Flags of `kubicle up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Where the cluster keeps its state, credentials and kubeconfig.
+    #[arg(long, default_value = config::DATA_DIR, env = "KUBICLE_DATA_DIR")]
+    pub(crate) data_dir: PathBuf,
+    /// Address of the HTTPS API server (port 0 picks a free port).
+    #[arg(long, default_value = config::LISTEN)]
+    pub(crate) listen: String,
+    /// Name of the cluster (in the kubeconfig and in host objects it makes).
+    #[arg(long, default_value = "kubicle")]
+    pub(crate) cluster_name: String,
+    /// Pod network.
+    #[arg(long, default_value = config::POD_CIDR)]
+    pub(crate) pod_cidr: String,
+    /// Service (ClusterIP) network.
+    #[arg(long, default_value = config::SERVICE_CIDR)]
+    pub(crate) service_cidr: String,
+    /// Cluster DNS domain.
+    #[arg(long, default_value = config::CLUSTER_DOMAIN)]
+    pub(crate) cluster_domain: String,
+    /// NodePort range, `first-last`.
+    #[arg(long, default_value = config::NODE_PORT_RANGE)]
+    pub(crate) node_port_range: String,
+}
+
+/// A command that only needs the data directory.
+#[derive(Debug, Args)]
+pub(crate) struct DataDirArgs {
+    /// The cluster's data directory.
+    #[arg(long, default_value = config::DATA_DIR, env = "KUBICLE_DATA_DIR")]
+    pub(crate) data_dir: PathBuf,
+}
+
+/// Flags of `kubicle reset`.
+#[derive(Debug, Args)]
+pub(crate) struct ResetArgs {
+    /// The cluster's data directory.
+    #[arg(long, env = "KUBICLE_DATA_DIR")]
+    pub(crate) data_dir: PathBuf,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub(crate) yes: bool,
+}

@@ -1,0 +1,217 @@
+//! The validated configuration of `kubicle up`: parsed addresses and CIDRs, resolved paths,
+//! checked ranges. Nothing binds, writes or creates anything until a [`Config`] exists.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::cli::UpArgs;
+
+/// Default address of the HTTPS API server.
+pub(crate) const LISTEN: &str = "127.0.0.1:6443";
+/// Default data directory.
+pub(crate) const DATA_DIR: &str = "/var/lib/kubicle";
+/// Default pod network.
+pub(crate) const POD_CIDR: &str = "10.244.0.0/16";
+/// Default service network.
+pub(crate) const SERVICE_CIDR: &str = "10.96.0.0/12";
+/// Default NodePort range.
+pub(crate) const NODE_PORT_RANGE: &str = "30000-32767";
+/// Default cluster DNS domain.
+pub(crate) const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// An IPv4 network, `address/prefix`, with the host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cidr {
+    /// The network address.
+    pub(crate) network: Ipv4Addr,
+    /// The prefix length.
+    pub(crate) prefix: u8,
+}
+
+impl Cidr {
+    pub(crate) fn parse(s: &str) -> anyhow::Result<Cidr> {
+        let (ip, prefix) = s
+            .split_once('/')
+            .with_context(|| format!("{s:?} is not a CIDR (expected a.b.c.d/n)"))?;
+        let network: Ipv4Addr = ip
+            .parse()
+            .with_context(|| format!("{ip:?} is not an IPv4 address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (8..=30).contains(p))
+            .with_context(|| format!("prefix /{prefix} must be between 8 and 30"))?;
+        let mask = u32::MAX << (32 - prefix);
+        if u32::from(network) & !mask != 0 {
+            bail!(
+                "{s} has host bits set (did you mean {}/{prefix}?)",
+                Ipv4Addr::from(u32::from(network) & mask)
+            );
+        }
+        Ok(Cidr { network, prefix })
+    }
+
+    /// The n-th address of the network (n = 1 is the first usable one).
+    pub(crate) fn nth(&self, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network).wrapping_add(n))
+    }
+
+    fn overlaps(&self, other: &Cidr) -> bool {
+        let prefix = self.prefix.min(other.prefix);
+        let mask = u32::MAX << (32 - prefix);
+        u32::from(self.network) & mask == u32::from(other.network) & mask
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// Everything `kubicle up` needs, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// State, credentials and kubeconfig live here.
+    pub(crate) data_dir: PathBuf,
+    /// The API server's address.
+    pub(crate) listen: SocketAddr,
+    /// The cluster's name.
+    pub(crate) cluster_name: String,
+    /// Pod network.
+    pub(crate) pod_cidr: Cidr,
+    /// Service network; its first address is `kubernetes`, its tenth `kube-dns`.
+    pub(crate) service_cidr: Cidr,
+    /// Cluster DNS domain.
+    pub(crate) cluster_domain: String,
+    /// NodePort range, inclusive.
+    pub(crate) node_ports: (u16, u16),
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+impl Config {
+    pub(crate) fn from_args(args: UpArgs) -> anyhow::Result<Config> {
+        let listen: SocketAddr = args.listen.parse().with_context(|| {
+            format!(
+                "--listen {:?} is not an address like 127.0.0.1:6443",
+                args.listen
+            )
+        })?;
+        if !is_dns_label(&args.cluster_name) {
+            bail!(
+                "--cluster-name {:?} must be a DNS label (lower-case letters, digits and '-')",
+                args.cluster_name
+            );
+        }
+        let pod_cidr = Cidr::parse(&args.pod_cidr).context("--pod-cidr")?;
+        let service_cidr = Cidr::parse(&args.service_cidr).context("--service-cidr")?;
+        if pod_cidr.overlaps(&service_cidr) {
+            bail!("--pod-cidr {pod_cidr} and --service-cidr {service_cidr} overlap");
+        }
+        let domain = args.cluster_domain.trim_end_matches('.').to_string();
+        if domain.is_empty() || !domain.split('.').all(is_dns_label) {
+            bail!(
+                "--cluster-domain {:?} must be a DNS name such as cluster.local",
+                args.cluster_domain
+            );
+        }
+        let (first, last) = args
+            .node_port_range
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+            .filter(|(a, b)| 0 < *a && a < b)
+            .with_context(|| {
+                format!(
+                    "--node-port-range {:?} must be first-last, e.g. 30000-32767",
+                    args.node_port_range
+                )
+            })?;
+        let data_dir = if args.data_dir.is_absolute() {
+            args.data_dir
+        } else {
+            std::env::current_dir()
+                .context("resolve the current directory")?
+                .join(args.data_dir)
+        };
+        Ok(Config {
+            data_dir,
+            listen,
+            cluster_name: args.cluster_name,
+            pod_cidr,
+            service_cidr,
+            cluster_domain: domain,
+            node_ports: (first, last),
+        })
+    }
+
+    /// The names and addresses the serving certificate must cover.
+    pub(crate) fn api_sans(&self) -> Vec<String> {
+        let mut sans = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+            "kubernetes".to_string(),
+            "kubernetes.default".to_string(),
+            "kubernetes.default.svc".to_string(),
+            format!("kubernetes.default.svc.{}", self.cluster_domain),
+            self.service_cidr.nth(1).to_string(),
+        ];
+        let ip: IpAddr = self.listen.ip();
+        if !ip.is_unspecified() && !sans.contains(&ip.to_string()) {
+            sans.push(ip.to_string());
+        }
+        sans
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> UpArgs {
+        UpArgs {
+            data_dir: "/tmp/x".into(),
+            listen: LISTEN.into(),
+            cluster_name: "kubicle".into(),
+            pod_cidr: POD_CIDR.into(),
+            service_cidr: SERVICE_CIDR.into(),
+            cluster_domain: "cluster.local.".into(),
+            node_port_range: NODE_PORT_RANGE.into(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::from_args(args()).expect("defaults");
+        assert_eq!(config.service_cidr.nth(1), Ipv4Addr::new(10, 96, 0, 1));
+        assert_eq!(config.service_cidr.nth(10), Ipv4Addr::new(10, 96, 0, 10));
+        assert_eq!(config.cluster_domain, "cluster.local");
+        assert!(config.api_sans().contains(&"10.96.0.1".to_string()));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let bad = |f: fn(&mut UpArgs)| {
+            let mut a = args();
+            f(&mut a);
+            Config::from_args(a).is_err()
+        };
+        assert!(bad(|a| a.listen = "nope".into()));
+        assert!(bad(|a| a.pod_cidr = "10.244.0.1/16".into()));
+        assert!(bad(|a| a.pod_cidr = "10.96.0.0/16".into()));
+        assert!(bad(|a| a.service_cidr = "10.96.0.0/40".into()));
+        assert!(bad(|a| a.cluster_name = "Bad_Name".into()));
+        assert!(bad(|a| a.cluster_domain = "".into()));
+        assert!(bad(|a| a.node_port_range = "32767-30000".into()));
+    }
+}

@@ -1,0 +1,115 @@
+//! `kubicle`: one binary that runs a small, real Kubernetes-style cluster on one Linux host.
+//!
+//! Layout, in reading order:
+//! - `cli.rs`: the raw command line (clap).
+//! - `config.rs`: the validated [`config::Config`]; nothing binds or writes before it exists.
+//! - `supervisor.rs`: `kubicle up`, which starts every component and stops them on a signal.
+
+mod cli;
+mod config;
+mod supervisor;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code for bad usage or configuration (BSD `EX_USAGE`).
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let started = std::time::Instant::now();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EX_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.log_format);
+    match run(cli, started) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("kubicle: {e:#}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("kubicle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why a command failed: the user's input (exit 64) or the run itself (exit 1).
+enum Failure {
+    Usage(anyhow::Error),
+    Runtime(anyhow::Error),
+}
+
+fn run(cli: cli::Cli, started: std::time::Instant) -> Result<(), Failure> {
+    match cli.command {
+        cli::Command::Up(args) => {
+            let config = config::Config::from_args(args).map_err(Failure::Usage)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("kubicle")
+                .build()
+                .map_err(|e| {
+                    Failure::Runtime(anyhow::Error::new(e).context("start the async runtime"))
+                })?;
+            runtime
+                .block_on(supervisor::run(config, started))
+                .map_err(Failure::Runtime)
+        }
+        cli::Command::Kubeconfig(args) => {
+            let path = args.data_dir.join("kubeconfig");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Failure::Runtime(anyhow::Error::new(e).context(format!(
+                    "read {} (has `kubicle up --data-dir {}` run yet?)",
+                    path.display(),
+                    args.data_dir.display()
+                )))
+            })?;
+            print_stdout(&text);
+            Ok(())
+        }
+        cli::Command::Version => {
+            print_stdout(&format!(
+                "kubicle {} (Kubernetes API v1.33)\n",
+                env!("CARGO_PKG_VERSION")
+            ));
+            Ok(())
+        }
+        cli::Command::Reset(args) => {
+            supervisor::reset(&args.data_dir, args.yes).map_err(|e| match e {
+                supervisor::ResetError::NotConfirmed | supervisor::ResetError::NotADataDir(_) => {
+                    Failure::Usage(anyhow::Error::new(e))
+                }
+                other => Failure::Runtime(anyhow::Error::new(other)),
+            })
+        }
+    }
+}
+
+/// Prints to stdout; a closed pipe (`kubicle kubeconfig | head -1`) is not an error.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("kubicle: write to stdout: {e}");
+    }
+}
+
+fn init_tracing(format: cli::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KUBICLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => builder.init(),
+        cli::LogFormat::Json => builder.json().init(),
+    }
+}

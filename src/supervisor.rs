@@ -1,0 +1,138 @@
+//! `kubicle up`: starts each component in order, reports readiness, and stops everything on
+//! SIGINT/SIGTERM. `kubicle reset` removes what a cluster made.
+//!
+//! Startup order: store, credentials, API listener. Later components (netd, dnsd, proxyd,
+//! podd, controllers) start after the API and wait for their first watch sync.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Runs the cluster until a signal arrives.
+pub(crate) async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
+    let span = tracing::info_span!("up", cluster = %config.cluster_name);
+    let _enter = span.enter();
+    let api = apiserver::Api::open(&config.data_dir)
+        .await
+        .with_context(|| format!("open the store in {}", config.data_dir.display()))?;
+    let store_ready = started.elapsed();
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("bind the API server to {}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .context("read the API server's address")?;
+    let credentials = apiserver::tls::ensure(
+        &config.data_dir.join("pki"),
+        &config.cluster_name,
+        &config.api_sans(),
+    )
+    .context("set up the cluster's credentials")?;
+    let tls = apiserver::tls::server_config(&credentials)?;
+    let kubeconfig_path = config.data_dir.join("kubeconfig");
+    apiserver::tls::write_private(
+        &kubeconfig_path,
+        &apiserver::tls::kubeconfig(&config.cluster_name, address, &credentials),
+    )
+    .context("write the kubeconfig")?;
+
+    let shutdown = CancellationToken::new();
+    let router = apiserver::http::router(api.clone(), &credentials.token);
+    let server = tokio::spawn(apiserver::http::serve(
+        listener,
+        tls,
+        router,
+        shutdown.clone(),
+    ));
+    tracing::info!(
+        %address,
+        store_ms = store_ready.as_secs_f64() * 1e3,
+        ready_ms = started.elapsed().as_secs_f64() * 1e3,
+        kubeconfig = %kubeconfig_path.display(),
+        pod_cidr = %config.pod_cidr,
+        service_cidr = %config.service_cidr,
+        node_ports = ?config.node_ports,
+        domain = %config.cluster_domain,
+        "api ready"
+    );
+    // One stable line on stdout that scripts and tests wait for.
+    println!(
+        "kubicle: api server ready at https://{address} (kubeconfig: {})",
+        kubeconfig_path.display()
+    );
+
+    wait_for_signal().await?;
+    tracing::info!("stopping");
+    shutdown.cancel();
+    server.await.context("the API server task failed")?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Why `kubicle reset` did not run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ResetError {
+    /// `--yes` was not given and there is no terminal to ask on.
+    #[error("refusing to reset without confirmation: pass --yes")]
+    NotConfirmed,
+    /// The directory does not look like a kubicle data directory.
+    #[error("{0} does not look like a kubicle data directory (no state.db): refusing to remove it")]
+    NotADataDir(String),
+    /// Removing failed.
+    #[error("remove {path}")]
+    Remove {
+        /// What was being removed.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Removes the cluster's data directory (state, credentials, kubeconfig).
+pub(crate) fn reset(data_dir: &Path, yes: bool) -> Result<(), ResetError> {
+    if !data_dir.exists() {
+        println!("kubicle: nothing to reset at {}", data_dir.display());
+        return Ok(());
+    }
+    if !data_dir.join("state.db").exists() {
+        return Err(ResetError::NotADataDir(data_dir.display().to_string()));
+    }
+    if !yes && !confirm(data_dir) {
+        return Err(ResetError::NotConfirmed);
+    }
+    std::fs::remove_dir_all(data_dir).map_err(|source| ResetError::Remove {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    println!("kubicle: removed {}", data_dir.display());
+    Ok(())
+}
+
+fn confirm(data_dir: &Path) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!(
+        "Remove the cluster at {} and all its objects? [y/N] ",
+        data_dir.display()
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+}
