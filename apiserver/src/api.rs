@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::objects::{self, PatchType};
+use crate::objects::{self, FieldValidation, PatchType};
 use crate::resources::{self, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -22,6 +22,19 @@ use crate::watch::{Start, Watcher};
 pub struct WriteOptions {
     /// `dryRun=All`: run every check, store nothing.
     pub dry_run: bool,
+    /// `fieldValidation`: what to do with fields the schema does not know.
+    pub field_validation: FieldValidation,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The object as stored (or as it would be, for a dry run).
+    pub object: Arc<Value>,
+    /// Warnings for the client (sent as `Warning: 299` headers over HTTP).
+    pub warnings: Vec<String>,
+    /// Whether the write created the object (server-side apply can).
+    pub created: bool,
 }
 
 /// Options of a delete (the `DeleteOptions` body and query).
@@ -156,27 +169,36 @@ impl Api {
         namespace: Option<&str>,
         obj: Value,
         options: &WriteOptions,
-    ) -> Result<Arc<Value>, ApiError> {
-        let obj = objects::prepare_create(resource, obj, namespace, jiff::Timestamp::now())?;
+    ) -> Result<Written, ApiError> {
+        let (obj, warnings) = objects::prepare_create(
+            resource,
+            obj,
+            namespace,
+            jiff::Timestamp::now(),
+            options.field_validation,
+        )?;
         self.require_namespace(resource, namespace)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-        if options.dry_run {
-            return match self.get(resource, namespace, &name) {
-                Ok(_) => Err(ApiError::already_exists(resource, &name)),
-                Err(_) => Ok(Arc::new(obj)),
-            };
-        }
-        let written = self
-            .store
-            .mutate(
-                key(resource, namespace, &name),
-                |current, _| match current {
+        let object = if options.dry_run {
+            if self.get(resource, namespace, &name).is_ok() {
+                return Err(ApiError::already_exists(resource, &name));
+            }
+            Arc::new(obj)
+        } else {
+            let key = key(resource, namespace, &name);
+            self.store
+                .mutate(key, |current, _| match current {
                     Some(_) => Err(ApiError::already_exists(resource, &name)),
                     None => Ok(Change::Put(obj)),
-                },
-            )
-            .await?;
-        Ok(written.object)
+                })
+                .await?
+                .object
+        };
+        Ok(Written {
+            object,
+            warnings,
+            created: true,
+        })
     }
 
     /// Runs `change` on the current object under the writer lock and stores what it returns,
@@ -188,16 +210,18 @@ impl Api {
         name: &str,
         options: &WriteOptions,
         change: F,
-    ) -> Result<Arc<Value>, ApiError>
+    ) -> Result<Written, ApiError>
     where
-        F: FnOnce(&Value) -> Result<Value, ApiError>,
+        F: FnOnce(&Value) -> Result<(Value, Vec<String>), ApiError>,
     {
         let mut dry = None;
-        let written = self
+        let mut warnings = Vec::new();
+        let committed = self
             .store
             .mutate(key(resource, namespace, name), |current, _| {
                 let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
-                let new = change(current)?;
+                let (new, found) = change(current)?;
+                warnings = found;
                 if options.dry_run {
                     dry = Some(new);
                     return Ok(Change::Keep);
@@ -211,7 +235,11 @@ impl Api {
                 Ok(Change::Put(new))
             })
             .await?;
-        Ok(dry.map(Arc::new).unwrap_or(written.object))
+        Ok(Written {
+            object: dry.map(Arc::new).unwrap_or(committed.object),
+            warnings,
+            created: false,
+        })
     }
 
     /// Replaces an object (PUT).
@@ -222,9 +250,16 @@ impl Api {
         name: &str,
         obj: Value,
         options: &WriteOptions,
-    ) -> Result<Arc<Value>, ApiError> {
+    ) -> Result<Written, ApiError> {
         self.rewrite(resource, namespace, name, options, |current| {
-            objects::prepare_update(resource, obj, current, namespace, name)
+            objects::prepare_update(
+                resource,
+                obj,
+                current,
+                namespace,
+                name,
+                options.field_validation,
+            )
         })
         .await
     }
@@ -237,9 +272,9 @@ impl Api {
         name: &str,
         obj: Value,
         options: &WriteOptions,
-    ) -> Result<Arc<Value>, ApiError> {
+    ) -> Result<Written, ApiError> {
         self.rewrite(resource, namespace, name, options, |current| {
-            objects::prepare_status_update(resource, &obj, current, name)
+            objects::prepare_status_update(resource, obj, current, name, options.field_validation)
         })
         .await
     }
@@ -256,41 +291,40 @@ impl Api {
         patch_type: PatchType,
         patch: Value,
         options: &WriteOptions,
-    ) -> Result<(Arc<Value>, bool), ApiError> {
+    ) -> Result<Written, ApiError> {
         if patch_type == PatchType::Apply
             && subresource.is_none()
             && self.get(resource, namespace, name).is_err()
         {
             let mut obj = patch;
             objects_set_name(&mut obj, name);
-            return Ok((self.create(resource, namespace, obj, options).await?, true));
+            return self.create(resource, namespace, obj, options).await;
         }
         let kind = resource.kind;
-        let out = self
-            .rewrite(
-                resource,
-                namespace,
-                name,
-                options,
-                |current| match subresource {
-                    None => {
-                        let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
-                        objects::prepare_update(resource, patched, current, namespace, name)
-                    }
-                    Some("status") => {
-                        let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
-                        objects::prepare_status_update(resource, &patched, current, name)
-                    }
-                    Some("scale") => {
-                        let scale = scale_of(resource, current);
-                        let patched = objects::apply_patch("Scale", patch_type, &scale, &patch)?;
-                        with_replicas(resource, current, &patched, namespace, name)
-                    }
-                    Some(_) => Err(ApiError::MethodNotAllowed),
-                },
-            )
-            .await?;
-        Ok((out, false))
+        let validation = options.field_validation;
+        self.rewrite(
+            resource,
+            namespace,
+            name,
+            options,
+            |current| match subresource {
+                None => {
+                    let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
+                    objects::prepare_update(resource, patched, current, namespace, name, validation)
+                }
+                Some("status") => {
+                    let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
+                    objects::prepare_status_update(resource, patched, current, name, validation)
+                }
+                Some("scale") => {
+                    let scale = scale_of(resource, current);
+                    let patched = objects::apply_patch("Scale", patch_type, &scale, &patch)?;
+                    with_replicas(resource, current, &patched, namespace, name)
+                }
+                Some(_) => Err(ApiError::MethodNotAllowed),
+            },
+        )
+        .await
     }
 
     /// The `autoscaling/v1` Scale of a Deployment or ReplicaSet.
@@ -317,7 +351,7 @@ impl Api {
                 with_replicas(resource, current, &scale, namespace, name)
             })
             .await?;
-        Ok(scale_of(resource, &out))
+        Ok(scale_of(resource, &out.object))
     }
 
     /// Deletes an object. Objects with finalizers, and pods bound to a node with a grace
@@ -353,7 +387,7 @@ impl Api {
     ) -> Result<Arc<Value>, ApiError> {
         let now = jiff::Timestamp::now();
         let mut dry = None;
-        let written = self
+        let committed = self
             .store
             .mutate(key(resource, namespace, name), |current, _| {
                 let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
@@ -393,7 +427,7 @@ impl Api {
                 Ok(Change::Put(marked))
             })
             .await?;
-        Ok(dry.map(Arc::new).unwrap_or(written.object))
+        Ok(dry.map(Arc::new).unwrap_or(committed.object))
     }
 
     async fn delete_namespace_content(&self, namespace: &str) -> Result<(), ApiError> {
@@ -494,7 +528,7 @@ fn with_replicas(
     scale: &Value,
     namespace: Option<&str>,
     name: &str,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, Vec<String>), ApiError> {
     let replicas = &scale["spec"]["replicas"];
     let Some(n) = replicas.as_i64() else {
         return Err(ApiError::BadRequest(format!(
@@ -508,5 +542,12 @@ fn with_replicas(
     }
     let mut new = current.clone();
     new["spec"]["replicas"] = json!(n);
-    objects::prepare_update(resource, new, current, namespace, name)
+    objects::prepare_update(
+        resource,
+        new,
+        current,
+        namespace,
+        name,
+        FieldValidation::Ignore,
+    )
 }

@@ -44,17 +44,56 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-/// Checks that `obj` is an object of `resource`'s kind and that its fields have the types the
-/// Kubernetes schema gives them (k8s-openapi types). Wrong types are a 400, as in the real
-/// server's JSON decoding; missing required fields are left to validation (422).
-pub fn check_types(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
+/// What the server does with fields the schema does not know (`?fieldValidation=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn (the API server's default).
+    #[default]
+    Warn,
+    /// Refuse the request with 400 (what `kubectl apply` asks for).
+    Strict,
+}
+
+impl FieldValidation {
+    /// From the query parameter; anything else is a 400.
+    pub fn parse(value: Option<&str>) -> Result<FieldValidation, ApiError> {
+        match value {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "fieldValidation parameter unsupported: {other}"
+            ))),
+        }
+    }
+}
+
+/// Decodes `obj` as an object of `resource`'s kind through its k8s-openapi type, as the real
+/// server decodes into its Go type: wrong field types are a 400, fields the schema does not
+/// know are dropped (and reported per `validation`), and missing required fields are left
+/// to validation (422). Returns the object as the schema knows it, and any warnings.
+pub fn decode_typed(
+    resource: &Resource,
+    obj: Value,
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
     let Some(map) = obj.as_object() else {
         return Err(ApiError::BadRequest(
             "the request body must be a JSON object".into(),
         ));
     };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
-    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if kind.is_empty() {
         return Err(ApiError::BadRequest(format!(
             "Object 'Kind' is missing in '{}'",
@@ -68,42 +107,107 @@ pub fn check_types(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
             resource.kind
         )));
     }
-    let result = match resource.kind {
-        "Pod" => typed::<k8s_openapi::api::core::v1::Pod>(obj),
-        "Service" => typed::<k8s_openapi::api::core::v1::Service>(obj),
-        "Namespace" => typed::<k8s_openapi::api::core::v1::Namespace>(obj),
-        "Node" => typed::<k8s_openapi::api::core::v1::Node>(obj),
-        "Endpoints" => typed::<k8s_openapi::api::core::v1::Endpoints>(obj),
-        "ConfigMap" => typed::<k8s_openapi::api::core::v1::ConfigMap>(obj),
-        "Secret" => typed::<k8s_openapi::api::core::v1::Secret>(obj),
-        "Event" => typed::<k8s_openapi::api::core::v1::Event>(obj),
-        "Deployment" => typed::<k8s_openapi::api::apps::v1::Deployment>(obj),
-        "ReplicaSet" => typed::<k8s_openapi::api::apps::v1::ReplicaSet>(obj),
-        "EndpointSlice" => typed::<k8s_openapi::api::discovery::v1::EndpointSlice>(obj),
-        "NetworkPolicy" => typed::<k8s_openapi::api::networking::v1::NetworkPolicy>(obj),
-        _ => Ok(()),
+    use k8s_openapi::api::{apps, core, discovery, networking};
+    let known = match resource.kind {
+        "Pod" => typed::<core::v1::Pod>(&obj),
+        "Service" => typed::<core::v1::Service>(&obj),
+        "Namespace" => typed::<core::v1::Namespace>(&obj),
+        "Node" => typed::<core::v1::Node>(&obj),
+        "Endpoints" => typed::<core::v1::Endpoints>(&obj),
+        "ConfigMap" => typed::<core::v1::ConfigMap>(&obj),
+        "Secret" => typed::<core::v1::Secret>(&obj),
+        "Event" => typed::<core::v1::Event>(&obj),
+        "Deployment" => typed::<apps::v1::Deployment>(&obj),
+        "ReplicaSet" => typed::<apps::v1::ReplicaSet>(&obj),
+        "EndpointSlice" => typed::<discovery::v1::EndpointSlice>(&obj),
+        "NetworkPolicy" => typed::<networking::v1::NetworkPolicy>(&obj),
+        _ => Ok(None),
     };
-    result.map_err(|why| {
+    let cannot = |why: String| {
         ApiError::BadRequest(format!(
             "{kind} in version \"{}\" cannot be handled as a {kind}: {why}",
             resource.version
         ))
-    })
+    };
+    let Some(known) = known.map_err(cannot)? else {
+        return Ok((obj, Vec::new()));
+    };
+    let mut obj = obj;
+    let mut unknown = Vec::new();
+    prune(&mut obj, &known, "", &mut unknown);
+    if unknown.is_empty() || validation == FieldValidation::Ignore {
+        return Ok((obj, Vec::new()));
+    }
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    if validation == FieldValidation::Strict {
+        return Err(cannot(format!(
+            "strict decoding error: {}",
+            messages.join(", ")
+        )));
+    }
+    Ok((obj, messages))
 }
 
-fn typed<T: serde::de::DeserializeOwned>(obj: &Value) -> Result<(), String> {
+/// The typed round trip of `obj`: `Ok(None)` when a required field is missing (validation
+/// reports it), `Err` on a wrong type.
+fn typed<T>(obj: &Value) -> Result<Option<Value>, String>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
     match serde_path_to_error::deserialize::<_, T>(obj) {
-        Ok(_) => Ok(()),
+        Ok(typed) => serde_json::to_value(&typed)
+            .map(Some)
+            .map_err(|e| format!("re-encode: {e}")),
         Err(e) => {
             let inner = e.inner().to_string();
             // A missing required field is a validation matter (422 Required value), not a
             // decoding one: Go's decoder leaves it at its zero value.
             if inner.starts_with("missing field") {
-                Ok(())
+                Ok(None)
             } else {
                 Err(format!("json: {inner} at {}", e.path()))
             }
         }
+    }
+}
+
+/// Removes from `input` what its typed round trip `known` does not have: fields the schema
+/// does not know (recorded in `unknown` by path) and `null`s. Everything else keeps the
+/// client's value; `known` is not stored itself because k8s-openapi fills in missing required
+/// fields with empty values, which would hide them from validation.
+fn prune(input: &mut Value, known: &Value, path: &str, unknown: &mut Vec<String>) {
+    match (input, known) {
+        (Value::Object(given), Value::Object(kept)) => {
+            given.retain(|key, value| {
+                if value.is_null() {
+                    return false;
+                }
+                let field = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match kept.get(key) {
+                    Some(k) => {
+                        prune(value, k, &field, unknown);
+                        true
+                    }
+                    None => {
+                        unknown.push(field);
+                        false
+                    }
+                }
+            });
+        }
+        (Value::Array(given), Value::Array(kept)) => {
+            for (i, (value, k)) in given.iter_mut().zip(kept).enumerate() {
+                prune(value, k, &format!("{path}[{i}]"), unknown);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -171,11 +275,12 @@ fn place(resource: &Resource, obj: &mut Value, namespace: Option<&str>) -> Resul
 /// Prepares a new object: placement, name, system metadata, reset status, defaults, validation.
 pub fn prepare_create(
     resource: &Resource,
-    mut obj: Value,
+    obj: Value,
     namespace: Option<&str>,
     now: jiff::Timestamp,
-) -> Result<Value, ApiError> {
-    check_types(resource, &obj)?;
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let (mut obj, warnings) = decode_typed(resource, obj, validation)?;
     place(resource, &mut obj, namespace)?;
     let meta = meta_mut(&mut obj);
     let name = meta
@@ -229,11 +334,35 @@ pub fn prepare_create(
         obj["status"] = initial_status(resource);
     }
     defaults::apply(resource.kind, &mut obj);
+    fold_string_data(resource, &mut obj);
     let errors = validate::validate_create(resource.kind, &obj);
     if !errors.is_empty() {
         return Err(ApiError::invalid(resource, &name, errors));
     }
-    Ok(obj)
+    Ok((obj, warnings))
+}
+
+/// A Secret's `stringData` is write-only convenience: it is merged into `data` (base64) and
+/// never stored (`pkg/registry/core/secret/strategy.go`).
+fn fold_string_data(resource: &Resource, obj: &mut Value) {
+    use base64::Engine;
+    if resource.kind != "Secret" {
+        return;
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or("").as_bytes().to_vec();
+        data[key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
 }
 
 /// The status a new object starts with (what the REST strategies' PrepareForCreate set).
@@ -266,12 +395,13 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 /// kept when the type has a status subresource, `generation` grows when the spec changes.
 pub fn prepare_update(
     resource: &Resource,
-    mut obj: Value,
+    obj: Value,
     old: &Value,
     namespace: Option<&str>,
     name: &str,
-) -> Result<Value, ApiError> {
-    check_types(resource, &obj)?;
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let (mut obj, warnings) = decode_typed(resource, obj, validation)?;
     place(resource, &mut obj, namespace)?;
     let old_meta = &old["metadata"];
     let meta = meta_mut(&mut obj);
@@ -332,11 +462,12 @@ pub fn prepare_update(
         let generation = old_meta["generation"].as_i64().unwrap_or(0) + 1;
         meta_mut(&mut obj).insert("generation".into(), json!(generation));
     }
+    fold_string_data(resource, &mut obj);
     let errors = validate::validate_update(resource.kind, &obj, old);
     if !errors.is_empty() {
         return Err(ApiError::invalid(resource, name, errors));
     }
-    Ok(obj)
+    Ok((obj, warnings))
 }
 
 /// A Service update that leaves out what the allocators assigned keeps the old values, as the
@@ -405,11 +536,12 @@ fn keep_allocated_service_values(new: &mut Value, old: &Value) {
 /// Prepares a status write: the old object with the new status (nothing else changes).
 pub fn prepare_status_update(
     resource: &Resource,
-    obj: &Value,
+    obj: Value,
     old: &Value,
     name: &str,
-) -> Result<Value, ApiError> {
-    check_types(resource, obj)?;
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let (obj, warnings) = decode_typed(resource, obj, validation)?;
     if let Some(rv) = obj["metadata"]["resourceVersion"].as_str() {
         if !rv.is_empty() && Some(rv) != old["metadata"]["resourceVersion"].as_str() {
             return Err(ApiError::conflict(resource, name));
@@ -417,7 +549,7 @@ pub fn prepare_status_update(
     }
     let mut new = old.clone();
     new["status"] = obj.get("status").cloned().unwrap_or_else(|| json!({}));
-    Ok(new)
+    Ok((new, warnings))
 }
 
 /// The kinds of patch a PATCH request can carry.
@@ -512,13 +644,25 @@ mod tests {
     fn wrong_types_are_bad_requests_and_missing_fields_are_not() {
         let d = deployments();
         let bad = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"w"},"spec":{"replicas":"three"}});
-        let err = check_types(d, &bad).expect_err("string replicas");
+        let strict = FieldValidation::Strict;
+        let err = decode_typed(d, bad, strict).expect_err("string replicas");
         assert_eq!(err.code(), 400);
         assert!(err.to_string().contains("spec.replicas"), "{err}");
         let missing = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"w"},"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}});
-        assert!(check_types(d, &missing).is_ok());
+        assert!(decode_typed(d, missing, strict).is_ok());
         let wrong_kind = json!({"apiVersion":"v1","kind":"Deployment","metadata":{"name":"w"}});
-        assert_eq!(check_types(d, &wrong_kind).expect_err("kind").code(), 400);
+        assert_eq!(
+            decode_typed(d, wrong_kind, strict)
+                .expect_err("kind")
+                .code(),
+            400
+        );
+        let extra = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"w","creationTimestamp":null},"spec":{"replicaz":1,"template":{"spec":{"containers":[{"name":"c","image":"i","colour":"red"}]}}}});
+        let err = decode_typed(d, extra.clone(), strict).expect_err("unknown fields");
+        assert!(err.to_string().contains(r#"strict decoding error: unknown field "spec.replicaz", unknown field "spec.template.spec.containers[0].colour""#), "{err}");
+        let (pruned, warnings) = decode_typed(d, extra, FieldValidation::Warn).expect("warn");
+        assert_eq!(warnings.len(), 2);
+        assert!(pruned["spec"].get("replicaz").is_none());
     }
 
     #[test]
@@ -526,7 +670,8 @@ mod tests {
         let cm = lookup("", "v1", "configmaps").expect("configmaps");
         let obj = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"x-","resourceVersion":"9"}});
         let now = jiff::Timestamp::from_second(0).expect("epoch");
-        let out = prepare_create(cm, obj, Some("default"), now).expect("create");
+        let (out, _) =
+            prepare_create(cm, obj, Some("default"), now, FieldValidation::Strict).expect("create");
         let name = out["metadata"]["name"].as_str().expect("name");
         assert!(name.starts_with("x-") && name.len() == 7, "{name}");
         assert_eq!(out["metadata"]["namespace"], "default");
@@ -542,16 +687,24 @@ mod tests {
         new["spec"]["replicas"] = json!(2);
         new["status"] = json!({});
         new["metadata"]["uid"] = json!("");
-        let out = prepare_update(d, new, &old, Some("default"), "w").expect("update");
+        let (out, _) = prepare_update(d, new, &old, Some("default"), "w", FieldValidation::Strict)
+            .expect("update");
         assert_eq!(out["metadata"]["generation"], 2);
         assert_eq!(out["metadata"]["uid"], "u1");
         assert_eq!(out["status"]["replicas"], 1);
         let mut stale = old.clone();
         stale["metadata"]["resourceVersion"] = json!("4");
         assert_eq!(
-            prepare_update(d, stale, &old, Some("default"), "w")
-                .expect_err("stale")
-                .code(),
+            prepare_update(
+                d,
+                stale,
+                &old,
+                Some("default"),
+                "w",
+                FieldValidation::Strict
+            )
+            .expect_err("stale")
+            .code(),
             409
         );
     }

@@ -39,7 +39,7 @@ pub enum Change {
 
 /// The result of a write.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub struct Committed {
     /// The object as stored (for a delete: its last state).
     pub object: Arc<Value>,
     /// `Added`, `Modified` or `Deleted`; `None` when nothing changed.
@@ -169,7 +169,7 @@ impl Store {
     /// Reads, decides and writes one object atomically. `decide` sees the current state (if
     /// any) and the revision the write will get; its [`Change`] is committed, applied to the
     /// view and published, in that order.
-    pub async fn mutate<F>(&self, key: ObjectKey, decide: F) -> Result<Written, ApiError>
+    pub async fn mutate<F>(&self, key: ObjectKey, decide: F) -> Result<Committed, ApiError>
     where
         F: FnOnce(Option<&Arc<Value>>, u64) -> Result<Change, ApiError>,
     {
@@ -182,7 +182,7 @@ impl Store {
         let (event_type, object) = match change {
             Change::Keep => {
                 let object = current.unwrap_or_else(|| Arc::new(Value::Null));
-                return Ok(Written {
+                return Ok(Committed {
                     object,
                     event: None,
                 });
@@ -198,7 +198,7 @@ impl Store {
             }
             Change::Delete => {
                 let Some(last) = current.as_ref() else {
-                    return Ok(Written {
+                    return Ok(Committed {
                         object: Arc::new(Value::Null),
                         event: None,
                     });
@@ -241,7 +241,7 @@ impl Store {
                 Err(e) => tracing::warn!(error = %e, "compact the event log"),
             }
         }
-        Ok(Written {
+        Ok(Committed {
             object,
             event: Some(event_type),
         })

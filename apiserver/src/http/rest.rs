@@ -14,8 +14,9 @@ use futures_util::stream;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::api::Written;
 use crate::api::{Api, DeleteOptions, WriteOptions};
-use crate::objects::{self, PatchType};
+use crate::objects::{self, FieldValidation, PatchType};
 use crate::resources::{self, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -91,10 +92,11 @@ impl Params {
         matches!(self.get(key), Some("true" | "1"))
     }
 
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
+    fn write_options(&self) -> Result<WriteOptions, ApiError> {
+        Ok(WriteOptions {
             dry_run: self.get("dryRun") == Some("All"),
-        }
+            field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
+        })
     }
 
     fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -220,43 +222,34 @@ pub(crate) async fn handle(
         }
         (&Method::POST, None, None) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let created = api.create(r, ns, obj, &params.write_options()).await?;
-            Ok(json_response(
-                StatusCode::CREATED,
-                &object_body(r, &created, 0, how),
-            ))
+            let created = api.create(r, ns, obj, &params.write_options()?).await?;
+            Ok(written_response(r, &created, how))
         }
         (&Method::PUT, Some(name), sub) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let options = params.write_options();
+            let options = params.write_options()?;
             let out = match sub {
                 None => api.replace(r, ns, name, obj, &options).await?,
                 Some("status") => api.replace_status(r, ns, name, obj, &options).await?,
                 Some("scale") => {
-                    return Ok(json_response(
-                        StatusCode::OK,
-                        &api.replace_scale(r, ns, name, obj, &options).await?,
-                    ));
+                    let scale = api.replace_scale(r, ns, name, obj, &options).await?;
+                    return Ok(json_response(StatusCode::OK, &scale));
                 }
                 Some(_) => return Err(ApiError::MethodNotAllowed),
             };
-            Ok(json_response(StatusCode::OK, &object_body(r, &out, 0, how)))
+            Ok(written_response(r, &out, how))
         }
         (&Method::PATCH, Some(name), sub) => {
             let patch_type = PatchType::from_content_type(content_type)?;
             let patch = objects::decode_body(content_type, &body)?;
-            let (out, created) = api
-                .patch(r, ns, name, sub, patch_type, patch, &params.write_options())
+            let options = params.write_options()?;
+            let out = api
+                .patch(r, ns, name, sub, patch_type, patch, &options)
                 .await?;
-            let code = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
             if sub == Some("scale") {
-                return Ok(json_response(code, &api.get_scale(r, ns, name)?));
+                return Ok(json_response(StatusCode::OK, &api.get_scale(r, ns, name)?));
             }
-            Ok(json_response(code, &object_body(r, &out, 0, how)))
+            Ok(written_response(r, &out, how))
         }
         (&Method::DELETE, Some(name), None) => {
             let options = delete_options(&params, &body)?;
@@ -289,6 +282,24 @@ pub(crate) async fn handle(
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// A write's answer: 201 when it created the object, with its warnings as `Warning` headers
+/// (kubectl prints them as `Warning: <text>`; client-go `rest/warnings.go`).
+fn written_response(r: &Resource, written: &Written, how: Render) -> Response {
+    let code = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = json_response(code, &object_body(r, &written.object, 0, how));
+    for warning in &written.warnings {
+        let text = warning.replace(['"', '\\', '\n'], "'");
+        if let Ok(value) = http::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(http::header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {

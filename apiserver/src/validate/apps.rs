@@ -91,7 +91,12 @@ fn selector_and_template(spec: &Value, kind: &str, errs: &mut Vec<FieldError>) {
             sel.cloned().unwrap_or(Value::Null),
             "invalid label selector",
         )),
-        Some(selector) => template_for_replica_set(template, &selector, kind, errs),
+        // A missing selector converts to `labels.Nothing()` upstream
+        // (`metav1.LabelSelectorAsSelector(nil)`), which matches no template.
+        Some(selector) => {
+            let nothing = sel.is_none_or(Value::is_null);
+            template_for_replica_set(template, &selector, nothing, kind, errs)
+        }
     }
 }
 
@@ -99,11 +104,12 @@ fn selector_and_template(spec: &Value, kind: &str, errs: &mut Vec<FieldError>) {
 fn template_for_replica_set(
     t: &Value,
     selector: &Selector,
+    nothing: bool,
     kind: &str,
     errs: &mut Vec<FieldError>,
 ) {
     let labels = metadata(t).get("labels");
-    if !selector.is_empty() && !selector.matches(labels) {
+    if nothing || (!selector.is_empty() && !selector.matches(labels)) {
         errs.push(invalid(
             "spec.template.metadata.labels".into(),
             labels.cloned().unwrap_or(Value::Null),

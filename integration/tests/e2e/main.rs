@@ -4,6 +4,7 @@
 mod api;
 mod crash;
 mod errors;
+mod kube_client;
 mod tidy;
 
 use std::path::PathBuf;
