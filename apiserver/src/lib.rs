@@ -8,6 +8,7 @@
 //!   (**API Boundary**).
 //! - `objects`: the write pipeline (decode, system metadata, defaults, validation, patches).
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
+//! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
 //! - `status`: every error as a Kubernetes `Status`.
 //! - `tls`: CA, serving certificate, token, kubeconfig.
 //! - `http`: the HTTPS router and accept loop.
@@ -19,6 +20,7 @@ pub mod defaults;
 pub mod http;
 pub mod objects;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod status;

@@ -36,6 +36,8 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
         | "text/yaml"
         | "application/apply-patch+yaml" => serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("error converting YAML to JSON: yaml: {e}"))),
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body)
+            .map_err(|e| ApiError::BadRequest(format!("decode the protobuf request body: {e}"))),
         "application/json-patch+json"
         | "application/merge-patch+json"
         | "application/strategic-merge-patch+json" => serde_json::from_slice(body)

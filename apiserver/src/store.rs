@@ -233,6 +233,7 @@ impl Store {
             event_type,
             object: object.clone(),
             previous: current,
+            published: std::time::Instant::now(),
         });
         if revision % 1024 == 0 && revision > RETAINED_EVENTS {
             let keep_after = revision - RETAINED_EVENTS;

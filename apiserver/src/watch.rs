@@ -68,6 +68,9 @@ pub struct WatchEvent {
     pub object: Arc<Value>,
     /// The object before the change, when known (live events only), for selector transitions.
     pub previous: Option<Arc<Value>>,
+    /// When the store published the event (for replayed events: when it was read back), so
+    /// consumers can measure how far behind the store they are.
+    pub published: std::time::Instant,
 }
 
 /// Capacity of the broadcast buffer. A slower watcher catches up from disk.
@@ -162,6 +165,7 @@ impl Watcher {
                         event_type: EventType::Added,
                         object,
                         previous: None,
+                        published: std::time::Instant::now(),
                     }));
                 }
                 watcher.last = revision;

@@ -168,6 +168,7 @@ impl Db {
                 event_type,
                 object: Arc::new(object),
                 previous: None,
+                published: std::time::Instant::now(),
             });
         }
         Ok(events)

@@ -34,16 +34,34 @@ fn kubectl_prints_each_error_cleanly() {
         again.stderr
     );
 
-    let unknown = c.kubectl_with_stdin(
-        &["apply", "-f", "-"],
-        Some("apiVersion: v1\nkind: Frobnicator\nmetadata: {name: x}\n"),
+    // kubectl validates kinds it cannot find in OpenAPI v3 against OpenAPI v2, which kubicle
+    // does not serve (it is protobuf-only), so an unknown kind fails validation first ...
+    let unknown_doc = "apiVersion: v1\nkind: Frobnicator\nmetadata: {name: x}\n";
+    let unknown = c.kubectl_with_stdin(&["apply", "-f", "-"], Some(unknown_doc));
+    assert!(
+        unknown.failure().contains("--validate=false"),
+        "{}",
+        unknown.stderr
     );
+    // ... and without validation, discovery says the kind does not exist.
+    let unknown =
+        c.kubectl_with_stdin(&["apply", "--validate=false", "-f", "-"], Some(unknown_doc));
     assert!(
         unknown
             .failure()
             .contains("no matches for kind \"Frobnicator\""),
         "{}",
         unknown.stderr
+    );
+
+    let unknown_field = c.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndatta: {a: b}\n"),
+    );
+    assert!(
+        unknown_field.failure().contains("unknown field \"datta\""),
+        "{}",
+        unknown_field.stderr
     );
 
     let malformed = c.kubectl_with_stdin(
