@@ -2,7 +2,8 @@
 //!
 //! Two tables: `objects` (the live state, one row per object) and `events` (the write log, one
 //! row per revision, trimmed to the newest [`super::RETAINED_EVENTS`]). A write is one
-//! transaction over both, so the log and the state never disagree.
+//! statement over both (an `INSERT` into `events` whose trigger updates `objects`), so the
+//! log and the state never disagree.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -34,6 +35,16 @@ CREATE TABLE IF NOT EXISTS events (
     body      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, revision);
+-- A write is one INSERT into the log; this trigger applies it to the live state inside the
+-- same statement, so the two tables cannot disagree and a write costs one round trip.
+CREATE TRIGGER IF NOT EXISTS events_apply AFTER INSERT ON events BEGIN
+    DELETE FROM objects
+     WHERE NEW.type = 'DELETED'
+       AND resource = NEW.resource AND namespace = NEW.namespace AND name = NEW.name;
+    INSERT OR REPLACE INTO objects (resource, namespace, name, revision, body)
+    SELECT NEW.resource, NEW.namespace, NEW.name, NEW.revision, NEW.body
+     WHERE NEW.type != 'DELETED';
+END;
 ";
 
 /// The database handle.
@@ -89,6 +100,8 @@ impl Db {
         Ok(min.map(|m| (m - 1).max(0) as u64).unwrap_or(0))
     }
 
+    /// Appends one write to the log; the `events_apply` trigger updates `objects` in the same
+    /// (implicit) transaction.
     pub(super) async fn commit(
         &self,
         revision: u64,
@@ -96,35 +109,16 @@ impl Db {
         event_type: EventType,
         body: &str,
     ) -> Result<(), sqlx::Error> {
-        let revision = revision as i64;
-        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO events (revision, resource, namespace, name, type, body) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(revision)
+            .bind(revision as i64)
             .bind(&key.0)
             .bind(&key.1)
             .bind(&key.2)
             .bind(event_type.as_str())
             .bind(body)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        if event_type == EventType::Deleted {
-            sqlx::query("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?")
-                .bind(&key.0)
-                .bind(&key.1)
-                .bind(&key.2)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("INSERT OR REPLACE INTO objects (resource, namespace, name, revision, body) VALUES (?, ?, ?, ?, ?)")
-                .bind(&key.0)
-                .bind(&key.1)
-                .bind(&key.2)
-                .bind(revision)
-                .bind(body)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await
+        Ok(())
     }
 
     pub(super) async fn compact(&self, keep_after: u64) -> Result<(), sqlx::Error> {
