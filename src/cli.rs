@@ -62,6 +62,12 @@ pub(crate) struct UpArgs {
     /// NodePort range, `first-last`.
     #[arg(long, default_value = config::NODE_PORT_RANGE)]
     pub(crate) node_port_range: String,
+    /// Name of this node (default: the host name).
+    #[arg(long)]
+    pub(crate) node_name: Option<String>,
+    /// This node's IPv4 address (default: the first non-loopback address of an interface that is up).
+    #[arg(long)]
+    pub(crate) node_ip: Option<String>,
 }
 
 /// A command that only needs the data directory.

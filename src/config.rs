@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use ipnet::Ipv4Net;
 
 use crate::cli::UpArgs;
 
@@ -21,54 +22,42 @@ pub(crate) const NODE_PORT_RANGE: &str = "30000-32767";
 /// Default cluster DNS domain.
 pub(crate) const CLUSTER_DOMAIN: &str = "cluster.local";
 
-/// An IPv4 network, `address/prefix`, with the host bits zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cidr {
-    /// The network address.
-    pub(crate) network: Ipv4Addr,
-    /// The prefix length.
-    pub(crate) prefix: u8,
+/// Parses an IPv4 network `a.b.c.d/n` (n from 8 to 30) whose host bits are zero.
+pub(crate) fn parse_cidr(s: &str) -> anyhow::Result<Ipv4Net> {
+    let net: Ipv4Net = s
+        .parse()
+        .with_context(|| format!("{s:?} is not an IPv4 CIDR (expected a.b.c.d/n)"))?;
+    if !(8..=30).contains(&net.prefix_len()) {
+        bail!(
+            "prefix /{} of {s} must be between 8 and 30",
+            net.prefix_len()
+        );
+    }
+    if net.trunc() != net {
+        bail!("{s} has host bits set (did you mean {}?)", net.trunc());
+    }
+    Ok(net)
 }
 
-impl Cidr {
-    pub(crate) fn parse(s: &str) -> anyhow::Result<Cidr> {
-        let (ip, prefix) = s
-            .split_once('/')
-            .with_context(|| format!("{s:?} is not a CIDR (expected a.b.c.d/n)"))?;
-        let network: Ipv4Addr = ip
-            .parse()
-            .with_context(|| format!("{ip:?} is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| (8..=30).contains(p))
-            .with_context(|| format!("prefix /{prefix} must be between 8 and 30"))?;
-        let mask = u32::MAX << (32 - prefix);
-        if u32::from(network) & !mask != 0 {
-            bail!(
-                "{s} has host bits set (did you mean {}/{prefix}?)",
-                Ipv4Addr::from(u32::from(network) & mask)
-            );
-        }
-        Ok(Cidr { network, prefix })
-    }
-
-    /// The n-th address of the network (n = 1 is the first usable one).
-    pub(crate) fn nth(&self, n: u32) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.network).wrapping_add(n))
-    }
-
-    fn overlaps(&self, other: &Cidr) -> bool {
-        let prefix = self.prefix.min(other.prefix);
-        let mask = u32::MAX << (32 - prefix);
-        u32::from(self.network) & mask == u32::from(other.network) & mask
-    }
+/// The first non-loopback IPv4 address of an interface that is up, or 127.0.0.1.
+fn detect_node_ip() -> Ipv4Addr {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Ipv4Addr::LOCALHOST;
+    };
+    addrs
+        .filter(|a| a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
+        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .find(|ip| !ip.is_loopback())
+        .unwrap_or(Ipv4Addr::LOCALHOST)
 }
 
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
+/// This host's name, lower-cased, as the node name.
+fn detect_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kubicle".to_string())
 }
 
 /// Everything `kubicle up` needs, checked.
@@ -81,9 +70,13 @@ pub(crate) struct Config {
     /// The cluster's name.
     pub(crate) cluster_name: String,
     /// Pod network.
-    pub(crate) pod_cidr: Cidr,
+    pub(crate) pod_cidr: Ipv4Net,
     /// Service network; its first address is `kubernetes`, its tenth `kube-dns`.
-    pub(crate) service_cidr: Cidr,
+    pub(crate) service_cidr: Ipv4Net,
+    /// Name of this node.
+    pub(crate) node_name: String,
+    /// This node's address (InternalIP, LoadBalancer ingress).
+    pub(crate) node_ip: Ipv4Addr,
     /// Cluster DNS domain.
     pub(crate) cluster_domain: String,
     /// NodePort range, inclusive.
@@ -113,9 +106,10 @@ impl Config {
                 args.cluster_name
             );
         }
-        let pod_cidr = Cidr::parse(&args.pod_cidr).context("--pod-cidr")?;
-        let service_cidr = Cidr::parse(&args.service_cidr).context("--service-cidr")?;
-        if pod_cidr.overlaps(&service_cidr) {
+        let pod_cidr = parse_cidr(&args.pod_cidr).context("--pod-cidr")?;
+        let service_cidr = parse_cidr(&args.service_cidr).context("--service-cidr")?;
+        if pod_cidr.contains(&service_cidr.network()) || service_cidr.contains(&pod_cidr.network())
+        {
             bail!("--pod-cidr {pod_cidr} and --service-cidr {service_cidr} overlap");
         }
         let domain = args.cluster_domain.trim_end_matches('.').to_string();
@@ -143,15 +137,42 @@ impl Config {
                 .context("resolve the current directory")?
                 .join(args.data_dir)
         };
+        let node_name = match args.node_name {
+            Some(name) => name,
+            None => detect_node_name(),
+        };
+        if node_name.is_empty() || !node_name.split('.').all(is_dns_label) {
+            bail!("node name {node_name:?} must be a DNS name (set --node-name)");
+        }
+        let node_ip = match args.node_ip {
+            Some(ip) => ip
+                .parse()
+                .with_context(|| format!("--node-ip {ip:?} is not an IPv4 address"))?,
+            None => detect_node_ip(),
+        };
         Ok(Config {
             data_dir,
             listen,
             cluster_name: args.cluster_name,
             pod_cidr,
             service_cidr,
+            node_name,
+            node_ip,
             cluster_domain: domain,
             node_ports: (first, last),
         })
+    }
+
+    /// The API server's view of the cluster, once the API port is known.
+    pub(crate) fn cluster(&self, api_port: u16) -> apiserver::ClusterConfig {
+        apiserver::ClusterConfig {
+            service_cidr: self.service_cidr,
+            node_ports: self.node_ports,
+            node_name: self.node_name.clone(),
+            node_ip: self.node_ip,
+            cluster_domain: self.cluster_domain.clone(),
+            api_port,
+        }
     }
 
     /// The names and addresses the serving certificate must cover.
@@ -164,7 +185,7 @@ impl Config {
             "kubernetes.default".to_string(),
             "kubernetes.default.svc".to_string(),
             format!("kubernetes.default.svc.{}", self.cluster_domain),
-            self.service_cidr.nth(1).to_string(),
+            self.cluster(0).service_ip(1).to_string(),
         ];
         let ip: IpAddr = self.listen.ip();
         if !ip.is_unspecified() && !sans.contains(&ip.to_string()) {
@@ -187,14 +208,19 @@ mod tests {
             service_cidr: SERVICE_CIDR.into(),
             cluster_domain: "cluster.local.".into(),
             node_port_range: NODE_PORT_RANGE.into(),
+            node_name: Some("node-1".into()),
+            node_ip: None,
         }
     }
 
     #[test]
     fn defaults_are_valid() {
         let config = Config::from_args(args()).expect("defaults");
-        assert_eq!(config.service_cidr.nth(1), Ipv4Addr::new(10, 96, 0, 1));
-        assert_eq!(config.service_cidr.nth(10), Ipv4Addr::new(10, 96, 0, 10));
+        assert_eq!(config.cluster(1).service_ip(1), Ipv4Addr::new(10, 96, 0, 1));
+        assert_eq!(
+            config.cluster(1).service_ip(10),
+            Ipv4Addr::new(10, 96, 0, 10)
+        );
         assert_eq!(config.cluster_domain, "cluster.local");
         assert!(config.api_sans().contains(&"10.96.0.1".to_string()));
     }
@@ -213,5 +239,7 @@ mod tests {
         assert!(bad(|a| a.cluster_name = "Bad_Name".into()));
         assert!(bad(|a| a.cluster_domain = "".into()));
         assert!(bad(|a| a.node_port_range = "32767-30000".into()));
+        assert!(bad(|a| a.node_ip = Some("nope".into())));
+        assert!(bad(|a| a.node_name = Some("Bad_Node".into())));
     }
 }

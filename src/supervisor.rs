@@ -9,24 +9,31 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::Config;
 
 /// Runs the cluster until a signal arrives.
 pub(crate) async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     let span = tracing::info_span!("up", cluster = %config.cluster_name);
-    let _enter = span.enter();
-    let api = apiserver::Api::open(&config.data_dir)
-        .await
-        .with_context(|| format!("open the store in {}", config.data_dir.display()))?;
-    let store_ready = started.elapsed();
+    up(config, started).instrument(span).await
+}
 
+async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind the API server to {}", config.listen))?;
     let address = listener
         .local_addr()
         .context("read the API server's address")?;
+    let cluster = config.cluster(address.port());
+    let api = apiserver::Api::open(&config.data_dir, cluster)
+        .await
+        .with_context(|| format!("open the store in {}", config.data_dir.display()))?;
+    apiserver::bootstrap::ensure_system_objects(&api)
+        .await
+        .context("create the cluster's system objects")?;
+    let store_ready = started.elapsed();
     let credentials = apiserver::tls::ensure(
         &config.data_dir.join("pki"),
         &config.cluster_name,
@@ -43,17 +50,16 @@ pub(crate) async fn run(config: Config, started: Instant) -> anyhow::Result<()> 
 
     let shutdown = CancellationToken::new();
     let router = apiserver::http::router(api.clone(), &credentials.token);
-    let server = tokio::spawn(apiserver::http::serve(
-        listener,
-        tls,
-        router,
-        shutdown.clone(),
-    ));
+    let server = tokio::spawn(
+        apiserver::http::serve(listener, tls, router, shutdown.clone()).in_current_span(),
+    );
     tracing::info!(
         %address,
         store_ms = store_ready.as_secs_f64() * 1e3,
         ready_ms = started.elapsed().as_secs_f64() * 1e3,
         kubeconfig = %kubeconfig_path.display(),
+        node = %config.node_name,
+        node_ip = %config.node_ip,
         pod_cidr = %config.pod_cidr,
         service_cidr = %config.service_cidr,
         node_ports = ?config.node_ports,

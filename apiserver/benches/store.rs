@@ -43,7 +43,9 @@ async fn run() {
     for round in 0..ROUNDS {
         let dir =
             std::env::temp_dir().join(format!("kubicle-bench-{}-{round}", std::process::id()));
-        let api = Api::open(&dir).await.expect("open");
+        let api = Api::open(&dir, apiserver::ClusterConfig::default())
+            .await
+            .expect("open");
         let mut watcher = api
             .watch(
                 configmaps,

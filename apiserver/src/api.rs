@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::cluster::ClusterConfig;
 use crate::objects::{self, FieldValidation, PatchType};
 use crate::resources::{self, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::services::{Allocators, Plan};
 use crate::status::ApiError;
 use crate::store::{Change, ObjectKey, OpenError, Store};
-use crate::watch::{Start, Watcher};
+use crate::watch::{EventType, Start, Watcher};
 
 /// Options of a create, update or patch.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +60,8 @@ pub const SYSTEM_NAMESPACES: &[&str] =
 #[derive(Debug, Clone)]
 pub struct Api {
     store: Arc<Store>,
+    cluster: Arc<ClusterConfig>,
+    allocators: Arc<Allocators>,
 }
 
 fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> ObjectKey {
@@ -78,9 +82,25 @@ fn namespaces() -> &'static Resource {
 
 impl Api {
     /// Opens the store under `data_dir` and makes sure the system namespaces exist.
-    pub async fn open(data_dir: &Path) -> Result<Api, OpenError> {
+    pub async fn open(data_dir: &Path, cluster: ClusterConfig) -> Result<Api, OpenError> {
+        let store = Arc::new(Store::open(data_dir).await?);
+        let allocators = Allocators::new(&cluster);
+        let services = resources::RESOURCES.iter().find(|r| r.kind == "Service");
+        if let Some(services) = services {
+            for service in store.list(&services.key(), None).0 {
+                for problem in allocators.adopt(&service) {
+                    tracing::error!(
+                        service = %service["metadata"]["name"],
+                        namespace = %service["metadata"]["namespace"],
+                        "stored service holds an address it cannot keep: {problem}"
+                    );
+                }
+            }
+        }
         let api = Api {
-            store: Arc::new(Store::open(data_dir).await?),
+            store,
+            cluster: Arc::new(cluster),
+            allocators: Arc::new(allocators),
         };
         for ns in SYSTEM_NAMESPACES {
             let exists = api.get(namespaces(), None, ns).is_ok();
@@ -96,6 +116,11 @@ impl Api {
             }
         }
         Ok(api)
+    }
+
+    /// The cluster-wide settings.
+    pub fn cluster(&self) -> &ClusterConfig {
+        &self.cluster
     }
 
     /// The store behind the API.
@@ -179,20 +204,37 @@ impl Api {
         )?;
         self.require_namespace(resource, namespace)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let is_service = resource.kind == "Service";
         let object = if options.dry_run {
             if self.get(resource, namespace, &name).is_ok() {
                 return Err(ApiError::already_exists(resource, &name));
             }
+            let mut obj = obj;
+            if is_service {
+                let plan = self.allocators.plan(resource, None, &mut obj)?;
+                self.allocators.settle(plan, false);
+            }
             Arc::new(obj)
         } else {
             let key = key(resource, namespace, &name);
-            self.store
+            let mut plan: Option<Plan> = None;
+            let result = self
+                .store
                 .mutate(key, |current, _| match current {
                     Some(_) => Err(ApiError::already_exists(resource, &name)),
-                    None => Ok(Change::Put(obj)),
+                    None => {
+                        let mut obj = obj;
+                        if is_service {
+                            plan = Some(self.allocators.plan(resource, None, &mut obj)?);
+                        }
+                        Ok(Change::Put(obj))
+                    }
                 })
-                .await?
-                .object
+                .await;
+            if let Some(plan) = plan {
+                self.allocators.settle(plan, result.is_ok());
+            }
+            result?.object
         };
         Ok(Written {
             object,
@@ -216,12 +258,17 @@ impl Api {
     {
         let mut dry = None;
         let mut warnings = Vec::new();
-        let committed = self
+        let mut plan: Option<Plan> = None;
+        let is_service = resource.kind == "Service";
+        let result = self
             .store
             .mutate(key(resource, namespace, name), |current, _| {
                 let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
-                let (new, found) = change(current)?;
+                let (mut new, found) = change(current)?;
                 warnings = found;
+                if is_service {
+                    plan = Some(self.allocators.plan(resource, Some(current), &mut new)?);
+                }
                 if options.dry_run {
                     dry = Some(new);
                     return Ok(Change::Keep);
@@ -234,7 +281,15 @@ impl Api {
                 }
                 Ok(Change::Put(new))
             })
-            .await?;
+            .await;
+        if let Some(plan) = plan {
+            let stored = result.as_ref().is_ok_and(|c| c.event.is_some()) && dry.is_none();
+            self.allocators.settle(plan, stored);
+        }
+        let committed = result?;
+        if is_service && committed.event == Some(EventType::Deleted) {
+            self.allocators.release(&committed.object);
+        }
         Ok(Written {
             object: dry.map(Arc::new).unwrap_or(committed.object),
             warnings,
@@ -427,6 +482,9 @@ impl Api {
                 Ok(Change::Put(marked))
             })
             .await?;
+        if resource.kind == "Service" && committed.event == Some(EventType::Deleted) {
+            self.allocators.release(&committed.object);
+        }
         Ok(dry.map(Arc::new).unwrap_or(committed.object))
     }
 

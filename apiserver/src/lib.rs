@@ -6,6 +6,8 @@
 //! - `watch`: the hub; ordered, replayable events (**API Boundary** for in-process consumers).
 //! - `api`: [`Api`], the validated object API shared by HTTP and in-process clients
 //!   (**API Boundary**).
+//! - `services`, `alloc`: ClusterIP and NodePort allocation, LoadBalancer ingress.
+//! - `bootstrap`: the objects every cluster has (system Services, the Node).
 //! - `objects`: the write pipeline (decode, system metadata, defaults, validation, patches).
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
 //! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
@@ -15,7 +17,10 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod api;
+pub mod bootstrap;
+pub mod cluster;
 pub mod defaults;
 pub mod http;
 pub mod objects;
@@ -23,6 +28,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod resources;
 pub mod selector;
+pub mod services;
 pub mod status;
 pub mod store;
 pub mod table;
@@ -30,6 +36,7 @@ pub mod tls;
 pub mod validate;
 pub mod watch;
 
-pub use api::{Api, DeleteOptions, WriteOptions};
+pub use api::{Api, DeleteOptions, WriteOptions, Written};
+pub use cluster::ClusterConfig;
 pub use status::ApiError;
 pub use watch::{EventType, Start, WatchEvent, Watcher};

@@ -488,6 +488,47 @@ fn keep_allocated_service_values(new: &mut Value, old: &Value) {
         .and_then(Value::as_str)
         .unwrap_or("ClusterIP")
         .to_string();
+    let old_type = old_spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    let external = |t: &str| t == "NodePort" || t == "LoadBalancer";
+    // A type change drops the fields that only the old type uses, when the client left them
+    // as they were (`dropTypeDependentFields` in pkg/registry/core/service/storage/storage.go).
+    if new_type != old_type {
+        if external(old_type) && !external(&new_type) {
+            for field in [
+                "externalTrafficPolicy",
+                "healthCheckNodePort",
+                "allocateLoadBalancerNodePorts",
+            ] {
+                if spec.get(field) == old_spec.get(field) {
+                    spec.remove(field);
+                }
+            }
+            let old_ports = old_spec
+                .get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for port in ports.iter_mut() {
+                    let kept = old_ports
+                        .iter()
+                        .any(|o| o["port"] == port["port"] && o["nodePort"] == port["nodePort"]);
+                    if let (true, Some(map)) = (kept, port.as_object_mut()) {
+                        map.remove("nodePort");
+                    }
+                }
+            }
+        }
+        if old_type == "LoadBalancer"
+            && new_type != "LoadBalancer"
+            && spec.get("loadBalancerClass") == old_spec.get("loadBalancerClass")
+        {
+            spec.remove("loadBalancerClass");
+        }
+    }
     if new_type == "ExternalName" {
         return;
     }

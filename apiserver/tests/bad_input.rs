@@ -66,7 +66,9 @@ fn url(manifest: &str) -> String {
 #[tokio::test]
 async fn every_bad_manifest_gets_its_status() {
     let dir = std::env::temp_dir().join(format!("kubicle-bad-input-{}", std::process::id()));
-    let api = apiserver::Api::open(&dir).await.expect("open store");
+    let api = apiserver::Api::open(&dir, apiserver::ClusterConfig::default())
+        .await
+        .expect("open store");
     let router = apiserver::http::router(api.clone(), TOKEN);
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-input");
     let mut files: Vec<_> = std::fs::read_dir(&corpus)

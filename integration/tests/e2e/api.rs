@@ -103,20 +103,60 @@ fn seed_service_prints_the_seed_columns() {
             "AGE"
         ]
     );
-    let auth = table
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("auth-service"))
-        .expect("auth row");
-    let cells: Vec<&str> = auth.split_whitespace().collect();
-    assert_eq!(cells[1], "ClusterIP");
-    assert_eq!(cells[4], "80/TCP");
-    let users = table
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("users-service"))
-        .expect("users row");
-    assert_eq!(users.split_whitespace().nth(1), Some("LoadBalancer"));
+    let row = |name: &str| -> Vec<String> {
+        let line = table
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in\n{}", table.stdout));
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    let auth = row("auth-service");
+    assert_eq!(
+        (auth[1].as_str(), auth[3].as_str(), auth[4].as_str()),
+        ("ClusterIP", "<none>", "80/TCP")
+    );
+    let ip: std::net::Ipv4Addr = auth[2].parse().expect("auth-service has a ClusterIP");
+    assert_eq!(
+        u32::from(ip) >> 20,
+        u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)) >> 20,
+        "{ip} is in 10.96.0.0/12"
+    );
+    assert!(
+        u32::from(ip) > u32::from(std::net::Ipv4Addr::new(10, 96, 1, 0)),
+        "{ip} comes from the dynamic band"
+    );
+    assert_eq!(
+        row("kubernetes")[1..5],
+        ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]
+    );
+    let users = row("users-service");
+    assert_eq!(users[1], "LoadBalancer");
+    assert_ne!(
+        users[3], "<pending>",
+        "a LoadBalancer gets its ingress at once"
+    );
+    let node_port: u16 = users[4]
+        .strip_prefix("8080:")
+        .and_then(|p| p.strip_suffix("/TCP"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("PORT(S) {} is 8080:<nodePort>/TCP", users[4]));
+    assert!((30000..=32767).contains(&node_port));
+    let dns = c.kubectl(&[
+        "get",
+        "svc",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "--no-headers",
+    ]);
+    let dns: Vec<&str> = dns.success().split_whitespace().collect();
+    assert_eq!(
+        dns[1..5],
+        ["ClusterIP", "10.96.0.10", "<none>", "53/UDP,53/TCP"]
+    );
+    let nodes = c.kubectl(&["get", "nodes", "--no-headers"]);
+    assert_eq!(nodes.success().split_whitespace().nth(1), Some("Ready"));
     let wide = c.kubectl(&["get", "svc", "auth-service", "-o", "wide", "--no-headers"]);
     assert!(wide.success().contains("app=auth"), "{}", wide.stdout);
     let json: serde_json::Value = serde_json::from_str(
@@ -133,6 +173,75 @@ fn seed_service_prints_the_seed_columns() {
     );
     let yaml = c.kubectl(&["get", "svc", "auth-service", "-o", "yaml"]);
     assert!(yaml.success().contains("kind: Service"));
+}
+
+/// A Service manifest with `spec_extra` lines (two-space indented) and `port_extra` on its port.
+fn service(name: &str, spec_extra: &str, port_extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n{spec_extra}  selector: {{app: x}}\n  ports: [{{port: 80{port_extra}}}]\n"
+    )
+}
+
+fn with_ip(name: &str, ip: &str) -> String {
+    service(name, &format!("  clusterIP: {ip}\n"), "")
+}
+
+fn with_node_port(name: &str, port: u16) -> String {
+    service(name, "  type: NodePort\n", &format!(", nodePort: {port}"))
+}
+
+#[test]
+fn service_addresses_are_allocated_once_and_kept_across_restarts() {
+    let mut c = Cluster::start("alloc");
+    let apply = |c: &Cluster, manifest: String| {
+        c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&manifest))
+    };
+    apply(&c, with_ip("a", "10.96.0.50")).success();
+    let taken = apply(&c, with_ip("b", "10.96.0.50"));
+    assert!(
+        taken.failure().contains(
+            "spec.clusterIPs: Invalid value: []string{\"10.96.0.50\"}: failed to allocate IP 10.96.0.50: provided IP is already allocated"
+        ),
+        "{}",
+        taken.stderr
+    );
+    let outside = apply(&c, with_ip("b", "10.200.0.1"));
+    assert!(
+        outside.failure().contains("is not in the valid range"),
+        "{}",
+        outside.stderr
+    );
+    apply(&c, with_node_port("np1", 30080)).success();
+    let port_taken = apply(&c, with_node_port("np2", 30080));
+    assert!(
+        port_taken.failure().contains(
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        ),
+        "{}",
+        port_taken.stderr
+    );
+    apply(&c, with_ip("h", "None")).success();
+    assert_eq!(
+        c.kubectl(&["get", "svc", "h", "-o", "jsonpath={.spec.clusterIP}"])
+            .success(),
+        "None"
+    );
+
+    c.restart();
+    let again = apply(&c, with_ip("c", "10.96.0.50"));
+    assert!(
+        again.failure().contains("already allocated"),
+        "allocations survive a restart: {}",
+        again.stderr
+    );
+    c.kubectl(&["delete", "svc", "a", "np1"]).success();
+    apply(&c, with_ip("c", "10.96.0.50")).success();
+    apply(&c, with_node_port("np2", 30080)).success();
+    // Changing the type to ClusterIP frees the node port.
+    let to_cluster_ip = r#"[{"op":"replace","path":"/spec/type","value":"ClusterIP"},{"op":"remove","path":"/spec/ports/0/nodePort"}]"#;
+    c.kubectl(&["patch", "svc", "np2", "--type=json", "-p", to_cluster_ip])
+        .success();
+    apply(&c, with_node_port("np3", 30080)).success();
 }
 
 #[test]

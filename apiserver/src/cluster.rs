@@ -1,0 +1,43 @@
+//! [`ClusterConfig`]: the cluster-wide settings the API server's allocators and bootstrap
+//! objects need (the binary builds it from its validated command line).
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// Cluster-wide settings.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Service (ClusterIP) network.
+    pub service_cidr: Ipv4Net,
+    /// Inclusive NodePort range.
+    pub node_ports: (u16, u16),
+    /// Name of the one node (this host).
+    pub node_name: String,
+    /// The node's address: its InternalIP and the LoadBalancer ingress address.
+    pub node_ip: Ipv4Addr,
+    /// Cluster DNS domain.
+    pub cluster_domain: String,
+    /// The API server's port, the target of the `kubernetes` Service (0 until bound).
+    pub api_port: u16,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            service_cidr: Ipv4Net::new(Ipv4Addr::new(10, 96, 0, 0), 12).unwrap_or_default(),
+            node_ports: (30000, 32767),
+            node_name: "kubicle".to_string(),
+            node_ip: Ipv4Addr::LOCALHOST,
+            cluster_domain: "cluster.local".to_string(),
+            api_port: 6443,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The n-th address of the service CIDR (1: `kubernetes`, 10: `kube-dns`).
+    pub fn service_ip(&self, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.service_cidr.network()).wrapping_add(n))
+    }
+}
