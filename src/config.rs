@@ -172,6 +172,7 @@ impl Config {
             node_ip: self.node_ip,
             cluster_domain: self.cluster_domain.clone(),
             api_port,
+            pod_runtime: false,
         }
     }
 

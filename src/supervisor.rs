@@ -53,6 +53,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let server = tokio::spawn(
         apiserver::http::serve(listener, tls, router, shutdown.clone()).in_current_span(),
     );
+    let mut controllers = apiserver::controllers::spawn(&api, &shutdown);
     tracing::info!(
         %address,
         store_ms = store_ready.as_secs_f64() * 1e3,
@@ -76,6 +77,11 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     tracing::info!("stopping");
     shutdown.cancel();
     server.await.context("the API server task failed")?;
+    while let Some(done) = controllers.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a controller failed");
+        }
+    }
     Ok(())
 }
 

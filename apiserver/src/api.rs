@@ -50,6 +50,8 @@ pub struct DeleteOptions {
     pub precondition_resource_version: Option<String>,
     /// `dryRun=All`.
     pub dry_run: bool,
+    /// `propagationPolicy`: `Background` (the default), `Foreground` or `Orphan`.
+    pub propagation_policy: Option<String>,
 }
 
 /// Namespaces that exist from the start and cannot be deleted.
@@ -382,6 +384,47 @@ impl Api {
         .await
     }
 
+    /// Binds a pod to a node (the `pods/binding` subresource the scheduler uses): sets
+    /// `spec.nodeName` once and the `PodScheduled` condition. 409 if already bound elsewhere.
+    pub async fn bind_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        node: &str,
+    ) -> Result<Written, ApiError> {
+        let pods = resources::lookup("", "v1", "pods").ok_or(ApiError::UnknownResource)?;
+        let now = objects::timestamp(jiff::Timestamp::now());
+        self.rewrite(
+            pods,
+            Some(namespace),
+            name,
+            &WriteOptions::default(),
+            |current| {
+                match current["spec"]["nodeName"]
+                    .as_str()
+                    .filter(|n| !n.is_empty())
+                {
+                    Some(bound) if bound == node => return Ok((current.clone(), Vec::new())),
+                    Some(bound) => {
+                        return Err(ApiError::Conflict {
+                            qualified: "pods".into(),
+                            group: String::new(),
+                            plural: "pods".into(),
+                            name: name.to_string(),
+                            reason: format!("pod {name} is already assigned to node \"{bound}\""),
+                        });
+                    }
+                    None => {}
+                }
+                let mut new = current.clone();
+                new["spec"]["nodeName"] = json!(node);
+                set_condition(&mut new, "PodScheduled", "True", &now);
+                Ok((new, Vec::new()))
+            },
+        )
+        .await
+    }
+
     /// The `autoscaling/v1` Scale of a Deployment or ReplicaSet.
     pub fn get_scale(
         &self,
@@ -458,8 +501,33 @@ impl Api {
                 if precondition_failed {
                     return Err(ApiError::conflict(resource, name));
                 }
+                // Foreground and Orphan deletion are finalizers the garbage collector removes
+                // once it has deleted, or let go of, the dependents.
+                let policy_finalizer = match options.propagation_policy.as_deref() {
+                    Some("Foreground") => Some("foregroundDeletion"),
+                    Some("Orphan") => Some("orphan"),
+                    _ => None,
+                };
+                let mut current = Value::clone(current);
+                if let Some(finalizer) = policy_finalizer {
+                    let list = current["metadata"]["finalizers"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    if !list.iter().any(|f| f == finalizer) {
+                        let mut list = list;
+                        list.push(json!(finalizer));
+                        current["metadata"]["finalizers"] = json!(list);
+                    }
+                }
+                let current = &current;
+                let meta = &current["metadata"];
                 let has_finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
-                let grace = grace_period(resource, current, options);
+                let grace = if self.cluster.pod_runtime {
+                    grace_period(resource, current, options)
+                } else {
+                    0
+                };
                 if !has_finalizers && grace == 0 {
                     if options.dry_run {
                         dry = Some(Value::clone(current));
@@ -532,13 +600,14 @@ fn grace_period(resource: &Resource, current: &Value, options: &DeleteOptions) -
         .max(0)
 }
 
-/// An object marked for deletion whose finalizers are all gone is removed (pods are finished
-/// by their kubelet with a zero-grace delete instead).
+/// An object marked for deletion whose finalizers are all gone is removed. A pod marked
+/// with a grace period is finished by its kubelet instead (a zero-grace delete); one whose
+/// grace period is zero goes with its last finalizer.
 fn finished_deleting(resource: &Resource, obj: &Value) -> bool {
     let meta = &obj["metadata"];
-    resource.kind != "Pod"
-        && meta.get("deletionTimestamp").is_some()
+    meta.get("deletionTimestamp").is_some_and(|t| !t.is_null())
         && meta["finalizers"].as_array().is_none_or(|f| f.is_empty())
+        && (resource.kind != "Pod" || meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0)
 }
 
 fn objects_set_name(obj: &mut Value, name: &str) {
@@ -608,4 +677,24 @@ fn with_replicas(
         name,
         FieldValidation::Ignore,
     )
+}
+
+/// Sets (or adds) a status condition, keeping `lastTransitionTime` when the status is the same.
+pub fn set_condition(obj: &mut Value, kind: &str, status: &str, now: &str) {
+    if !obj["status"].is_object() {
+        obj["status"] = json!({});
+    }
+    if !obj["status"]["conditions"].is_array() {
+        obj["status"]["conditions"] = json!([]);
+    }
+    if let Some(conditions) = obj["status"]["conditions"].as_array_mut() {
+        match conditions.iter_mut().find(|c| c["type"] == kind) {
+            Some(c) if c["status"] == status => {}
+            Some(c) => {
+                c["status"] = json!(status);
+                c["lastTransitionTime"] = json!(now);
+            }
+            None => conditions.push(json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now})),
+        }
+    }
 }

@@ -20,6 +20,9 @@ pub struct ClusterConfig {
     pub cluster_domain: String,
     /// The API server's port, the target of the `kubernetes` Service (0 until bound).
     pub api_port: u16,
+    /// Whether a pod runtime (the kubelet role) runs on the node and finishes graceful pod
+    /// deletions. Without one, deleted pods go at once: nothing would ever finish them.
+    pub pod_runtime: bool,
 }
 
 impl Default for ClusterConfig {
@@ -31,6 +34,7 @@ impl Default for ClusterConfig {
             node_ip: Ipv4Addr::LOCALHOST,
             cluster_domain: "cluster.local".to_string(),
             api_port: 6443,
+            pod_runtime: false,
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   (**API Boundary**).
 //! - `services`, `alloc`: ClusterIP and NodePort allocation, LoadBalancer ingress.
 //! - `bootstrap`: the objects every cluster has (system Services, the Node).
+//! - `controllers`: scheduler, ReplicaSets, Deployments, Endpoints/EndpointSlices, garbage collector.
 //! - `objects`: the write pipeline (decode, system metadata, defaults, validation, patches).
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
 //! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
@@ -21,6 +22,7 @@ pub mod alloc;
 pub mod api;
 pub mod bootstrap;
 pub mod cluster;
+pub mod controllers;
 pub mod defaults;
 pub mod http;
 pub mod objects;

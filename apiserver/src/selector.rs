@@ -95,6 +95,45 @@ impl LabelSelector {
         )
     }
 
+    /// Builds the selector of a `metav1.LabelSelector` object (`matchLabels` and
+    /// `matchExpressions`). A missing selector matches nothing; an empty one everything
+    /// (`metav1.LabelSelectorAsSelector`).
+    pub fn from_label_selector(selector: &Value) -> Option<LabelSelector> {
+        if !selector.is_object() {
+            return None;
+        }
+        let mut reqs = Vec::new();
+        if let Some(labels) = selector["matchLabels"].as_object() {
+            reqs.extend(LabelSelector::from_map(labels).0);
+        }
+        for expr in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let key = expr["key"].as_str().unwrap_or("").to_string();
+            let values: Vec<String> = expr["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            reqs.push(match expr["operator"].as_str().unwrap_or("") {
+                "In" => LabelReq::In(key, values),
+                "NotIn" => LabelReq::NotIn(key, values),
+                "Exists" => LabelReq::Exists(key),
+                "DoesNotExist" => LabelReq::NotExists(key),
+                _ => return None,
+            });
+        }
+        Some(LabelSelector(reqs))
+    }
+
+    /// Whether a label map (not a whole object) satisfies the selector.
+    pub fn matches_labels(&self, labels: &Value) -> bool {
+        self.matches(&serde_json::json!({"metadata": {"labels": labels}}))
+    }
+
     /// Whether the selector has no requirement.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -194,8 +194,21 @@ impl Watcher {
     /// compacted (the consumer must relist) or reading it failed. Cancel-safe.
     pub async fn next(&mut self) -> Result<Arc<WatchEvent>, ApiError> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
+            if let Some(event) = self.next_until(u64::MAX).await? {
                 return Ok(event);
+            }
+        }
+    }
+
+    /// The next event at or before `revision`, or `None` once the watcher has seen every
+    /// event up to it. Never waits for a write that has not happened: every event up to a
+    /// revision the store reported is already published (or about to be, under the writer
+    /// lock). Controllers use it to bring their caches up to date before they reconcile.
+    /// Cancel-safe.
+    pub async fn next_until(&mut self, revision: u64) -> Result<Option<Arc<WatchEvent>>, ApiError> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
             }
             if self.lagged {
                 let oldest = self.store.hub().oldest();
@@ -210,6 +223,9 @@ impl Watcher {
                 self.lagged = false;
                 continue;
             }
+            if self.last >= revision {
+                return Ok(None);
+            }
             match self.receiver.recv().await {
                 Ok(event) => {
                     if event.revision <= self.last {
@@ -217,7 +233,7 @@ impl Watcher {
                     }
                     self.last = event.revision;
                     if self.matches(&event) {
-                        return Ok(event);
+                        return Ok(Some(event));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => self.lagged = true,
@@ -309,6 +325,26 @@ mod tests {
         .map(|e| format!("{}:{}", e.event_type.as_str(), e.name))
         .collect();
         assert_eq!(names, ["ADDED:a", "ADDED:b", "ADDED:c"]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn next_until_returns_once_caught_up_even_past_other_types() {
+        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
+        let store = Arc::new(Store::open(&dir).await.expect("open"));
+        let mut secrets = Watcher::start(store.clone(), "/secrets", None, Start::After(0))
+            .await
+            .expect("watch");
+        put(&store, "a").await;
+        put(&store, "b").await;
+        let until = store.revision();
+        let caught_up =
+            tokio::time::timeout(std::time::Duration::from_secs(5), secrets.next_until(until))
+                .await
+                .expect("does not wait for future writes")
+                .expect("no error");
+        assert!(caught_up.is_none());
+        assert_eq!(secrets.revision(), until);
         std::fs::remove_dir_all(&dir).ok();
     }
 

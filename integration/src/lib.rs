@@ -286,6 +286,76 @@ impl Cluster {
         }
     }
 
+    /// Plays the kubelet's status role for the tests that run before kubicle's own pod runtime
+    /// exists: every pod bound to a node gets phase Running, a unique pod IP and `Ready` (as a
+    /// kubelet would write through `pods/status`), except pods whose name matches `unready`.
+    /// Runs until the returned guard drops.
+    pub fn pod_status_writer(&self, unready: &'static [&'static str]) -> StatusWriter {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let kubeconfig = self.kubeconfig();
+        let cache = self.cache_dir.clone();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut next_ip = 2u32;
+            let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut list = Command::new("kubectl");
+                list.args(["get", "pods", "-A", "-o", "json"])
+                    .env("KUBECONFIG", &kubeconfig)
+                    .env("KUBECACHEDIR", &cache);
+                let out = run(&mut list, None, patience());
+                let pods: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+                for pod in pods["items"].as_array().into_iter().flatten() {
+                    let meta = &pod["metadata"];
+                    let uid = meta["uid"].as_str().unwrap_or("").to_string();
+                    let name = meta["name"].as_str().unwrap_or("");
+                    let bound = pod["spec"]["nodeName"]
+                        .as_str()
+                        .is_some_and(|n| !n.is_empty());
+                    if !bound || done.contains(&uid) || meta.get("deletionTimestamp").is_some() {
+                        continue;
+                    }
+                    let ready = if unready.iter().any(|u| name.contains(u)) {
+                        "False"
+                    } else {
+                        "True"
+                    };
+                    let ip = format!("10.244.{}.{}", next_ip / 250, next_ip % 250 + 2);
+                    next_ip += 1;
+                    let status = serde_json::json!({"status": {
+                        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                        "conditions": [{"type": "Ready", "status": ready}, {"type": "ContainersReady", "status": ready}],
+                    }});
+                    let mut patch = Command::new("kubectl");
+                    patch
+                        .args([
+                            "patch",
+                            "pod",
+                            name,
+                            "-n",
+                            meta["namespace"].as_str().unwrap_or("default"),
+                        ])
+                        .args([
+                            "--subresource=status",
+                            "--type=merge",
+                            "-p",
+                            &status.to_string(),
+                        ])
+                        .env("KUBECONFIG", &kubeconfig)
+                        .env("KUBECACHEDIR", &cache);
+                    if run(&mut patch, None, patience()).ok() {
+                        done.insert(uid);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        StatusWriter {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
     /// Kills the server with SIGKILL (a crash) and waits for it.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -328,6 +398,22 @@ impl Drop for Cluster {
                 eprintln!("kubicle log of the failed test:\n{}", self.log_text());
             }
             let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+/// Stops [`Cluster::pod_status_writer`] when dropped.
+#[derive(Debug)]
+pub struct StatusWriter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for StatusWriter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -308,6 +308,7 @@ fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiErro
             .get("gracePeriodSeconds")
             .and_then(|v| v.parse().ok()),
         dry_run: params.get("dryRun") == Some("All"),
+        propagation_policy: params.get("propagationPolicy").map(str::to_string),
         ..DeleteOptions::default()
     };
     if !body.iter().all(u8::is_ascii_whitespace) {
@@ -325,6 +326,18 @@ fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiErro
             .is_some_and(|d| d.iter().any(|x| x == "All"))
         {
             options.dry_run = true;
+        }
+        if let Some(policy) = v["propagationPolicy"].as_str() {
+            options.propagation_policy = Some(policy.to_string());
+        } else if v["orphanDependents"] == true {
+            options.propagation_policy = Some("Orphan".to_string());
+        }
+    }
+    if let Some(policy) = &options.propagation_policy {
+        if !matches!(policy.as_str(), "Background" | "Foreground" | "Orphan") {
+            return Err(ApiError::BadRequest(format!(
+                "unsupported propagationPolicy {policy:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
+            )));
         }
     }
     Ok(options)

@@ -2,6 +2,7 @@
 //! cluster process, data dir and port, driven by the real kubectl.
 
 mod api;
+mod controllers;
 mod crash;
 mod errors;
 mod kube_client;
