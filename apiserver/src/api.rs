@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::cluster::ClusterConfig;
+use crate::managed;
 use crate::objects::{self, FieldValidation, PatchType};
 use crate::resources::{self, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -20,12 +21,44 @@ use crate::store::{Change, ObjectKey, OpenError, Store};
 use crate::watch::{EventType, Start, Watcher};
 
 /// Options of a create, update or patch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WriteOptions {
     /// `dryRun=All`: run every check, store nothing.
     pub dry_run: bool,
     /// `fieldValidation`: what to do with fields the schema does not know.
     pub field_validation: FieldValidation,
+    /// `fieldManager`: who owns the fields this write sets (`metadata.managedFields`).
+    pub field_manager: String,
+    /// `force`: a server-side apply takes conflicting fields over.
+    pub force: bool,
+}
+
+impl Default for WriteOptions {
+    /// Options of kubicle's own writes (controllers, bootstrap), recorded as `kubicle`.
+    fn default() -> Self {
+        WriteOptions::by("kubicle")
+    }
+}
+
+impl WriteOptions {
+    /// Default options for writes by `manager`.
+    pub fn by(manager: &str) -> WriteOptions {
+        WriteOptions {
+            dry_run: false,
+            field_validation: FieldValidation::default(),
+            field_manager: manager.to_string(),
+            force: false,
+        }
+    }
+}
+
+/// Which part of an object a write touches, for field ownership.
+fn scope(resource: &Resource, subresource: Option<&'static str>) -> managed::Scope<'static> {
+    match subresource {
+        Some(sub) => managed::Scope::Subresource(sub),
+        None if resource.has_status() => managed::Scope::Main,
+        None => managed::Scope::Whole,
+    }
 }
 
 /// The result of a write.
@@ -197,13 +230,36 @@ impl Api {
         obj: Value,
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let (obj, warnings) = objects::prepare_create(
-            resource,
-            obj,
-            namespace,
-            jiff::Timestamp::now(),
-            options.field_validation,
-        )?;
+        self.create_tracked(resource, namespace, obj, options, true)
+            .await
+    }
+
+    /// [`Api::create`]; `track` is false when the object's managedFields are already set (a
+    /// server-side apply that creates).
+    async fn create_tracked(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        obj: Value,
+        options: &WriteOptions,
+        track: bool,
+    ) -> Result<Written, ApiError> {
+        let now = jiff::Timestamp::now();
+        let (mut obj, warnings) =
+            objects::prepare_create(resource, obj, namespace, now, options.field_validation)?;
+        if track {
+            let api_version = resource.api_version();
+            let stamp = objects::timestamp(now);
+            managed::update_in(
+                resource.kind,
+                &api_version,
+                None,
+                &mut obj,
+                &options.field_manager,
+                &stamp,
+                scope(resource, None),
+            );
+        }
         self.require_namespace(resource, namespace)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let is_service = resource.kind == "Service";
@@ -308,15 +364,12 @@ impl Api {
         obj: Value,
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
+        let validation = options.field_validation;
         self.rewrite(resource, namespace, name, options, |current| {
-            objects::prepare_update(
-                resource,
-                obj,
-                current,
-                namespace,
-                name,
-                options.field_validation,
-            )
+            let (mut new, warnings) =
+                objects::prepare_update(resource, obj, current, namespace, name, validation)?;
+            track(resource, None, current, &mut new, options);
+            Ok((new, warnings))
         })
         .await
     }
@@ -330,14 +383,18 @@ impl Api {
         obj: Value,
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
+        let validation = options.field_validation;
         self.rewrite(resource, namespace, name, options, |current| {
-            objects::prepare_status_update(resource, obj, current, name, options.field_validation)
+            let (mut new, warnings) =
+                objects::prepare_status_update(resource, obj, current, name, validation)?;
+            track(resource, Some("status"), current, &mut new, options);
+            Ok((new, warnings))
         })
         .await
     }
 
-    /// Patches an object, its `status` or its `scale`. Server-side apply creates the object
-    /// when it is absent. Returns the result and whether it was created.
+    /// Patches an object, its `status` or its `scale`. Server-side apply merges by field
+    /// ownership (see [`crate::managed`]) and creates the object when it is absent.
     #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
@@ -349,38 +406,76 @@ impl Api {
         patch: Value,
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
+        let stamp = objects::timestamp(jiff::Timestamp::now());
+        let api_version = resource.api_version();
+        let apply =
+            |current: Option<&Value>, sub: Option<&'static str>| -> Result<Value, ApiError> {
+                let mut applied = patch.clone();
+                objects_set_name(&mut applied, name);
+                Ok(managed::apply_in(
+                    resource.kind,
+                    &api_version,
+                    current,
+                    &applied,
+                    &options.field_manager,
+                    options.force,
+                    &stamp,
+                    scope(resource, sub),
+                )?)
+            };
         if patch_type == PatchType::Apply
             && subresource.is_none()
             && self.get(resource, namespace, name).is_err()
         {
-            let mut obj = patch;
-            objects_set_name(&mut obj, name);
-            return self.create(resource, namespace, obj, options).await;
+            let obj = apply(None, None)?;
+            return self
+                .create_tracked(resource, namespace, obj, options, false)
+                .await;
         }
         let kind = resource.kind;
         let validation = options.field_validation;
-        self.rewrite(
-            resource,
-            namespace,
-            name,
-            options,
-            |current| match subresource {
-                None => {
-                    let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
-                    objects::prepare_update(resource, patched, current, namespace, name, validation)
+        self.rewrite(resource, namespace, name, options, |current| {
+            match (subresource, patch_type) {
+                (None, PatchType::Apply) => {
+                    let applied = apply(Some(current), None)?;
+                    objects::prepare_update(resource, applied, current, namespace, name, validation)
                 }
-                Some("status") => {
+                (None, _) => {
                     let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
-                    objects::prepare_status_update(resource, patched, current, name, validation)
+                    let (mut new, warnings) = objects::prepare_update(
+                        resource, patched, current, namespace, name, validation,
+                    )?;
+                    track(resource, None, current, &mut new, options);
+                    Ok((new, warnings))
                 }
-                Some("scale") => {
+                (Some("status"), PatchType::Apply) => {
+                    let applied = apply(Some(current), Some("status"))?;
+                    let owners = applied["metadata"]["managedFields"].clone();
+                    let (mut new, warnings) = objects::prepare_status_update(
+                        resource, applied, current, name, validation,
+                    )?;
+                    new["metadata"]["managedFields"] = owners;
+                    Ok((new, warnings))
+                }
+                (Some("status"), _) => {
+                    let patched = objects::apply_patch(kind, patch_type, current, &patch)?;
+                    let (mut new, warnings) = objects::prepare_status_update(
+                        resource, patched, current, name, validation,
+                    )?;
+                    track(resource, Some("status"), current, &mut new, options);
+                    Ok((new, warnings))
+                }
+                (Some("scale"), _) => {
                     let scale = scale_of(resource, current);
                     let patched = objects::apply_patch("Scale", patch_type, &scale, &patch)?;
-                    with_replicas(resource, current, &patched, namespace, name)
+                    let (mut new, warnings) =
+                        with_replicas(resource, current, &patched, namespace, name)?;
+                    track(resource, Some("scale"), current, &mut new, options);
+                    Ok((new, warnings))
                 }
-                Some(_) => Err(ApiError::MethodNotAllowed),
-            },
-        )
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        })
         .await
     }
 
@@ -446,7 +541,10 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let out = self
             .rewrite(resource, namespace, name, options, |current| {
-                with_replicas(resource, current, &scale, namespace, name)
+                let (mut new, warnings) =
+                    with_replicas(resource, current, &scale, namespace, name)?;
+                track(resource, Some("scale"), current, &mut new, options);
+                Ok((new, warnings))
             })
             .await?;
         Ok(scale_of(resource, &out.object))
@@ -608,6 +706,27 @@ fn finished_deleting(resource: &Resource, obj: &Value) -> bool {
     meta.get("deletionTimestamp").is_some_and(|t| !t.is_null())
         && meta["finalizers"].as_array().is_none_or(|f| f.is_empty())
         && (resource.kind != "Pod" || meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0)
+}
+
+/// Records an ordinary write's field ownership (operation `Update`) on `new`.
+fn track(
+    resource: &Resource,
+    subresource: Option<&'static str>,
+    old: &Value,
+    new: &mut Value,
+    options: &WriteOptions,
+) {
+    let stamp = objects::timestamp(jiff::Timestamp::now());
+    let api_version = resource.api_version();
+    managed::update_in(
+        resource.kind,
+        &api_version,
+        Some(old),
+        new,
+        &options.field_manager,
+        &stamp,
+        scope(resource, subresource),
+    );
 }
 
 fn objects_set_name(obj: &mut Value, name: &str) {

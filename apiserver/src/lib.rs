@@ -9,6 +9,7 @@
 //! - `services`, `alloc`: ClusterIP and NodePort allocation, LoadBalancer ingress.
 //! - `bootstrap`: the objects every cluster has (system Services, the Node).
 //! - `controllers`: scheduler, ReplicaSets, Deployments, Endpoints/EndpointSlices, garbage collector.
+//! - `managed`: server-side apply: managedFields, field ownership, conflicts.
 //! - `objects`: the write pipeline (decode, system metadata, defaults, validation, patches).
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
 //! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
@@ -25,6 +26,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod defaults;
 pub mod http;
+pub mod managed;
 pub mod objects;
 pub mod patch;
 pub mod protobuf;

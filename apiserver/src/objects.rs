@@ -322,7 +322,6 @@ pub fn prepare_create(
         "resourceVersion",
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
-        "managedFields",
         "selfLink",
     ] {
         meta.remove(system);
@@ -445,7 +444,6 @@ pub fn prepare_update(
             }
         }
     }
-    meta.remove("managedFields");
     if resource.kind == "Service" {
         keep_allocated_service_values(&mut obj, old);
     }

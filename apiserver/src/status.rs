@@ -52,6 +52,14 @@ pub enum ApiError {
         /// Why, in apimachinery's words.
         reason: String,
     },
+    /// A server-side apply would change fields other managers own.
+    #[error("{message}")]
+    ApplyConflict {
+        /// `Apply failed with N conflict(s): ...`.
+        message: String,
+        /// `(field, message)` per conflict.
+        causes: Vec<(String, String)>,
+    },
     /// Validation failed: one cause per field.
     #[error("{kind_qualified} \"{name}\" is invalid: {}", join_causes(.causes))]
     Invalid {
@@ -115,6 +123,23 @@ fn join_causes(causes: &[FieldError]) -> String {
     }
 }
 
+impl From<crate::managed::ApplyError> for ApiError {
+    fn from(e: crate::managed::ApplyError) -> Self {
+        use crate::managed::ApplyError;
+        match e {
+            ApplyError::Conflicts(conflicts) => ApiError::ApplyConflict {
+                message: crate::managed::conflict_message(&conflicts),
+                causes: conflicts
+                    .iter()
+                    .map(|c| (c.field.clone(), c.cause_message()))
+                    .collect(),
+            },
+            ApplyError::InvalidConfig { .. } => ApiError::Internal(e.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl ApiError {
     /// 404 for an object of `resource`.
     pub fn not_found(resource: &Resource, name: &str) -> Self {
@@ -167,7 +192,9 @@ impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::NotFound { .. } | ApiError::UnknownResource => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ApplyConflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -185,7 +212,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::UnknownResource => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
@@ -242,6 +269,13 @@ impl ApiError {
                     "reason": c.error_type.reason(),
                     "message": c.body(),
                     "field": c.field,
+                })).collect::<Vec<_>>(),
+            })),
+            ApiError::ApplyConflict { causes, .. } => Some(json!({
+                "causes": causes.iter().map(|(field, message)| json!({
+                    "reason": "FieldManagerConflict",
+                    "message": message,
+                    "field": field,
                 })).collect::<Vec<_>>(),
             })),
             _ => None,

@@ -92,10 +92,85 @@ impl Params {
         matches!(self.get(key), Some("true" | "1"))
     }
 
-    fn write_options(&self) -> Result<WriteOptions, ApiError> {
+    /// The options of a write. `fieldManager` defaults to the client's User-Agent product
+    /// (`kubectl`), as the apiserver does; an apply must name one, and only an apply may
+    /// force (`ValidatePatchOptions` in apimachinery's `validation.go`).
+    fn write_options(
+        &self,
+        headers: &HeaderMap,
+        patch_type: Option<PatchType>,
+    ) -> Result<WriteOptions, ApiError> {
+        let apply = patch_type == Some(PatchType::Apply);
+        let force = self.flag("force");
+        let user_agent = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let field_manager = match self.get("fieldManager") {
+            Some(m) => m.to_string(),
+            None if apply => String::new(),
+            None => crate::managed::default_manager(user_agent),
+        };
+        let mut causes = Vec::new();
+        let cause = |error_type, field: &str, detail: &str, bad: Option<serde_json::Value>| {
+            crate::validate::FieldError {
+                error_type,
+                field: field.to_string(),
+                bad_value: bad,
+                detail: detail.to_string(),
+            }
+        };
+        use crate::validate::ErrorType;
+        if apply && field_manager.is_empty() {
+            causes.push(cause(
+                ErrorType::Required,
+                "fieldManager",
+                "is required for apply patch",
+                None,
+            ));
+        }
+        if !apply && self.get("force").is_some() {
+            causes.push(cause(
+                ErrorType::Forbidden,
+                "force",
+                "may not be specified for non-apply patch",
+                None,
+            ));
+        }
+        if field_manager.len() > 128 {
+            causes.push(cause(
+                ErrorType::TooLong,
+                "fieldManager",
+                "may not be more than 128 bytes",
+                None,
+            ));
+        }
+        if field_manager.chars().any(|c| c.is_control()) {
+            causes.push(cause(
+                ErrorType::Invalid,
+                "fieldManager",
+                "must consist of printable characters",
+                Some(json!(field_manager)),
+            ));
+        }
+        if !causes.is_empty() {
+            let options_kind = if patch_type.is_some() {
+                "PatchOptions"
+            } else {
+                "CreateOptions"
+            };
+            return Err(ApiError::Invalid {
+                kind_qualified: format!("{options_kind}.meta.k8s.io"),
+                kind: options_kind.to_string(),
+                group: "meta.k8s.io".to_string(),
+                name: String::new(),
+                causes,
+            });
+        }
         Ok(WriteOptions {
             dry_run: self.get("dryRun") == Some("All"),
             field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
+            field_manager,
+            force,
         })
     }
 
@@ -222,12 +297,14 @@ pub(crate) async fn handle(
         }
         (&Method::POST, None, None) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let created = api.create(r, ns, obj, &params.write_options()?).await?;
+            let created = api
+                .create(r, ns, obj, &params.write_options(headers, None)?)
+                .await?;
             Ok(written_response(r, &created, how))
         }
         (&Method::PUT, Some(name), sub) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let options = params.write_options()?;
+            let options = params.write_options(headers, None)?;
             let out = match sub {
                 None => api.replace(r, ns, name, obj, &options).await?,
                 Some("status") => api.replace_status(r, ns, name, obj, &options).await?,
@@ -242,7 +319,7 @@ pub(crate) async fn handle(
         (&Method::PATCH, Some(name), sub) => {
             let patch_type = PatchType::from_content_type(content_type)?;
             let patch = objects::decode_body(content_type, &body)?;
-            let options = params.write_options()?;
+            let options = params.write_options(headers, Some(patch_type))?;
             let out = api
                 .patch(r, ns, name, sub, patch_type, patch, &options)
                 .await?;

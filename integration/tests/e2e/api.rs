@@ -315,6 +315,89 @@ fn server_side_apply_creates_then_updates() {
 }
 
 #[test]
+fn server_side_apply_tracks_owners_and_reports_conflicts() {
+    let c = Cluster::start("ssa-conflict");
+    c.kubectl_with_stdin(&["create", "-f", "-"], Some(DEPLOYMENT))
+        .success();
+    let changed = DEPLOYMENT.replace("replicas: 2", "replicas: 3");
+    let conflict = c.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&changed));
+    assert!(
+        conflict
+            .failure()
+            .contains("Apply failed with 1 conflict: conflict with \"kubectl-create\" using apps/v1: .spec.replicas"),
+        "{}",
+        conflict.stderr
+    );
+    assert_eq!(
+        c.kubectl(&["get", "deploy", "auth", "-o", "jsonpath={.spec.replicas}"])
+            .success(),
+        "2"
+    );
+    c.kubectl_with_stdin(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&changed),
+    )
+    .success();
+    assert_eq!(
+        c.kubectl(&["get", "deploy", "auth", "-o", "jsonpath={.spec.replicas}"])
+            .success(),
+        "3"
+    );
+    let managers = c.kubectl(&[
+        "get",
+        "deploy",
+        "auth",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+        "--show-managed-fields",
+    ]);
+    let managers = managers.success();
+    assert!(
+        managers.contains("kubectl-create") && managers.contains("kubectl"),
+        "{managers}"
+    );
+    // Applying the same value another manager set is shared ownership, not a conflict.
+    let sidecar_image = changed.replace("replicas: 3", "replicas: 3\n  minReadySeconds: 0");
+    c.kubectl_with_stdin(
+        &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+        Some(&sidecar_image),
+    )
+    .success();
+    // A field the applier stops applying is removed when nobody else owns it.
+    let mut labelled = changed.replace(
+        "name: auth\nspec:",
+        "name: auth\n  labels: {tier: backend}\nspec:",
+    );
+    c.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&labelled))
+        .success();
+    assert_eq!(
+        c.kubectl(&[
+            "get",
+            "deploy",
+            "auth",
+            "-o",
+            "jsonpath={.metadata.labels.tier}"
+        ])
+        .success(),
+        "backend"
+    );
+    labelled = changed.clone();
+    c.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&labelled))
+        .success();
+    assert_eq!(
+        c.kubectl(&[
+            "get",
+            "deploy",
+            "auth",
+            "-o",
+            "jsonpath={.metadata.labels.tier}"
+        ])
+        .success(),
+        ""
+    );
+}
+
+#[test]
 fn imperative_commands() {
     let c = Cluster::start("imperative");
     c.kubectl_with_stdin(&["create", "-f", "-"], Some(DEPLOYMENT))
