@@ -817,3 +817,99 @@ pub fn set_condition(obj: &mut Value, kind: &str, status: &str, now: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn api(pod_runtime: bool) -> (Api, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kubicle-api-{}", uuid::Uuid::new_v4()));
+        let cluster = ClusterConfig {
+            pod_runtime,
+            ..ClusterConfig::default()
+        };
+        (Api::open(&dir, cluster).await.expect("open"), dir)
+    }
+
+    fn pods() -> &'static Resource {
+        resources::lookup("", "v1", "pods").expect("pods")
+    }
+
+    async fn bound_pod(api: &Api) {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                         "spec": {"containers": [{"name": "c", "image": "kubicle/demo"}]}});
+        api.create(pods(), Some("default"), pod, &WriteOptions::default())
+            .await
+            .expect("create");
+        api.bind_pod("default", "p", "node-1").await.expect("bind");
+    }
+
+    #[tokio::test]
+    async fn bound_pods_are_deleted_gracefully_when_a_runtime_finishes_them() {
+        let (api, dir) = api(true).await;
+        bound_pod(&api).await;
+        let marked = api
+            .delete(pods(), Some("default"), "p", &DeleteOptions::default())
+            .await
+            .expect("delete");
+        assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 30);
+        assert!(
+            api.get(pods(), Some("default"), "p").is_ok(),
+            "the pod stays while it terminates"
+        );
+        let now = DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..DeleteOptions::default()
+        };
+        api.delete(pods(), Some("default"), "p", &now)
+            .await
+            .expect("finish");
+        assert!(api.get(pods(), Some("default"), "p").is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn without_a_runtime_pods_go_at_once_and_binding_is_once() {
+        let (api, dir) = api(false).await;
+        bound_pod(&api).await;
+        let again = api.bind_pod("default", "p", "node-2").await;
+        assert_eq!(again.expect_err("already bound").code(), 409);
+        api.delete(pods(), Some("default"), "p", &DeleteOptions::default())
+            .await
+            .expect("delete");
+        assert!(api.get(pods(), Some("default"), "p").is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn finalizers_hold_an_object_until_removed() {
+        let (api, dir) = api(false).await;
+        let cm = resources::lookup("", "v1", "configmaps").expect("configmaps");
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["example.com/hold"]}});
+        api.create(cm, Some("default"), obj, &WriteOptions::default())
+            .await
+            .expect("create");
+        let marked = api
+            .delete(cm, Some("default"), "c", &DeleteOptions::default())
+            .await
+            .expect("delete");
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        let patch = json!({"metadata": {"finalizers": []}});
+        api.patch(
+            cm,
+            Some("default"),
+            "c",
+            None,
+            PatchType::Merge,
+            patch,
+            &WriteOptions::default(),
+        )
+        .await
+        .expect("remove finalizer");
+        assert!(
+            api.get(cm, Some("default"), "c").is_err(),
+            "gone with its last finalizer"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -154,11 +154,17 @@ pub struct Cluster {
     pub address: String,
     cache_dir: PathBuf,
     log: PathBuf,
+    flags: Vec<String>,
 }
 
 impl Cluster {
     /// Starts a new cluster with a fresh data dir and a free port.
     pub fn start(name: &str) -> Cluster {
+        Cluster::start_with(name, &[])
+    }
+
+    /// Starts a new cluster with extra `kubicle up` flags.
+    pub fn start_with(name: &str, flags: &[&str]) -> Cluster {
         let root = std::env::temp_dir().join(format!(
             "kubicle-it-{name}-{}-{}",
             std::process::id(),
@@ -171,6 +177,7 @@ impl Cluster {
             address: String::new(),
             cache_dir: root.join("kube-cache"),
             log: root.join("kubicle.log"),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         cluster.boot();
         cluster
@@ -185,6 +192,7 @@ impl Cluster {
         let mut child = Command::new(kubicle_bin())
             .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&self.data_dir)
+            .args(&self.flags)
             .env("KUBICLE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

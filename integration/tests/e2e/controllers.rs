@@ -222,3 +222,142 @@ fn deletion_cascades_by_owner() {
         (!out.stdout.contains("/web")).then_some(())
     });
 }
+
+#[test]
+fn typed_client_commands_run_create_deployment_expose() {
+    let c = Cluster::start("typed");
+    // These kubectl commands send protobuf bodies through client-go's typed clients.
+    c.kubectl(&[
+        "create",
+        "deployment",
+        "api",
+        "--image=kubicle/demo",
+        "--replicas=2",
+        "--port=8080",
+    ])
+    .success();
+    c.kubectl(&[
+        "expose",
+        "deployment",
+        "api",
+        "--port=80",
+        "--target-port=8080",
+    ])
+    .success();
+    c.kubectl(&[
+        "run",
+        "one-off",
+        "--image=kubicle/host",
+        "--restart=Never",
+        "--",
+        "true",
+    ])
+    .success();
+    c.kubectl(&["create", "configmap", "settings", "--from-literal=mode=dev"])
+        .success();
+    c.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "token",
+        "--from-literal=value=s3cr3t",
+    ])
+    .success();
+    eventually("2 api pods", wait(), || {
+        let pods = c.kubectl(&["get", "pods", "-l", "app=api", "-o", "name"]);
+        (pods.stdout.lines().count() == 2).then_some(())
+    });
+    let svc = c.kubectl(&[
+        "get",
+        "svc",
+        "api",
+        "-o",
+        "jsonpath={.spec.selector.app} {.spec.ports[0].targetPort}",
+    ]);
+    assert_eq!(svc.success(), "api 8080");
+    let secret = c.kubectl(&["get", "secret", "token", "-o", "jsonpath={.data.value}"]);
+    assert_eq!(secret.success(), "czNjcjN0");
+    let describe = c.kubectl(&["describe", "pod", "one-off"]);
+    assert!(
+        describe.success().contains("Scheduled"),
+        "events show in describe: {}",
+        describe.stdout
+    );
+    let events = c.kubectl(&["get", "events"]);
+    assert!(
+        events.success().contains("SuccessfulCreate"),
+        "{}",
+        events.stdout
+    );
+}
+
+#[test]
+fn recreate_strategy_and_user_managed_endpoints() {
+    let c = Cluster::start("recreate");
+    let _kubelet = c.pod_status_writer(&[]);
+    let recreate = WEB.replace(
+        "replicas: 3\n",
+        "replicas: 2\n  strategy: {type: Recreate}\n",
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&recreate))
+        .success();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .success();
+    c.kubectl(&["rollout", "restart", "deployment/web"])
+        .success();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .success();
+    let rs = c.kubectl(&[
+        "get",
+        "rs",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.replicas} {end}",
+    ]);
+    let mut counts: Vec<&str> = rs.success().split_whitespace().collect();
+    counts.sort();
+    assert_eq!(counts, ["0", "2"], "the old ReplicaSet is scaled to zero");
+
+    // A Service without a selector keeps the Endpoints its user writes.
+    let manual = "apiVersion: v1\nkind: Service\nmetadata: {name: external-db}\nspec:\n  ports: [{port: 5432}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: external-db}\nsubsets: [{addresses: [{ip: 10.244.9.9}], ports: [{port: 5432}]}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(manual))
+        .success();
+    c.kubectl(&["label", "svc", "external-db", "touched=yes"])
+        .success();
+    let ep = c.kubectl(&[
+        "get",
+        "endpoints",
+        "external-db",
+        "-o",
+        "jsonpath={.subsets[0].addresses[0].ip}",
+    ]);
+    assert_eq!(ep.success(), "10.244.9.9");
+}
+
+#[test]
+fn a_full_service_range_fails_cleanly() {
+    // A /28 has 14 usable addresses; two are the kubernetes and kube-dns Services.
+    let c = Cluster::start_with("full", &["--service-cidr", "10.100.0.0/28"]);
+    for i in 0..12 {
+        let svc = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec:\n  ports: [{{port: 80}}]\n"
+        );
+        c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&svc))
+            .success();
+    }
+    let full = c.kubectl_with_stdin(&["apply", "-f", "-"], Some("apiVersion: v1\nkind: Service\nmetadata: {name: one-too-many}\nspec:\n  ports: [{port: 80}]\n"));
+    assert!(full.failure().contains("range is full"), "{}", full.stderr);
+    c.kubectl(&["delete", "svc", "s3"]).success();
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some("apiVersion: v1\nkind: Service\nmetadata: {name: one-too-many}\nspec:\n  ports: [{port: 80}]\n")).success();
+    let ips = c.kubectl(&[
+        "get",
+        "svc",
+        "-A",
+        "-o",
+        "jsonpath={.items[*].spec.clusterIP}",
+    ]);
+    let mut ips: Vec<&str> = ips.success().split_whitespace().collect();
+    let n = ips.len();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), n, "no address is held twice");
+}
