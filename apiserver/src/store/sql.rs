@@ -63,8 +63,11 @@ impl Db {
             // power cut). https://www.sqlite.org/pragma.html#pragma_synchronous
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
+        // No ping before each acquire: it would be one more round trip to sqlx's worker
+        // thread on every write, and a local file does not go away between two queries.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
