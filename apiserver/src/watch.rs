@@ -349,6 +349,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_compacted_start_is_expired() {
+        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
+        let store = Arc::new(Store::open(&dir).await.expect("open"));
+        for name in ["a", "b", "c"] {
+            put(&store, name).await;
+        }
+        store.hub().set_oldest(2);
+        let expired = Watcher::start(store.clone(), "/configmaps", None, Start::After(1)).await;
+        assert!(matches!(
+            expired,
+            Err(ApiError::Expired {
+                requested: 1,
+                oldest: 3
+            })
+        ));
+        let resumed = Watcher::start(store.clone(), "/configmaps", None, Start::After(2)).await;
+        assert!(resumed.is_ok());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
     async fn a_lagging_watcher_catches_up_from_disk() {
         let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
         let store = Arc::new(Store::open(&dir).await.expect("open"));

@@ -485,28 +485,91 @@ async fn update_status(
         )
     };
     let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
-    let mut set = |kind: &str, state: &str, reason: &str, message: &str| match conditions
-        .iter_mut()
-        .find(|c| c["type"] == kind)
-    {
-        Some(c) => {
-            if c["status"] != state {
-                c["lastTransitionTime"] = json!(now);
-            }
-            if c["reason"] != reason || c["status"] != state {
-                c["lastUpdateTime"] = json!(now);
-            }
-            c["status"] = json!(state);
-            c["reason"] = json!(reason);
-            c["message"] = json!(message);
-        }
-        None => conditions.push(
-            json!({"type": kind, "status": state, "reason": reason, "message": message,
+    let set =
+        |conditions: &mut Vec<Value>, kind: &str, state: &str, reason: &str, message: &str| {
+            match conditions.iter_mut().find(|c| c["type"] == kind) {
+                Some(c) => {
+                    if c["status"] != state {
+                        c["lastTransitionTime"] = json!(now);
+                    }
+                    if c["reason"] != reason || c["status"] != state {
+                        c["lastUpdateTime"] = json!(now);
+                    }
+                    c["status"] = json!(state);
+                    c["reason"] = json!(reason);
+                    c["message"] = json!(message);
+                }
+                None => conditions.push(
+                    json!({"type": kind, "status": state, "reason": reason, "message": message,
                                            "lastUpdateTime": now, "lastTransitionTime": now}),
-        ),
+                ),
+            }
+        };
+    set(
+        &mut conditions,
+        "Available",
+        avail_status,
+        avail_reason,
+        avail_message,
+    );
+    // Progress deadline (`progress.go`): any change in the replica counts is progress and
+    // renews the Progressing condition; a rollout that makes none for
+    // progressDeadlineSeconds is marked ProgressDeadlineExceeded, which `kubectl rollout
+    // status` reports as a failure.
+    let counts = |s: &Value| {
+        [
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+        ]
+        .map(|f| s[f].clone())
     };
-    set("Available", avail_status, avail_reason, avail_message);
-    set("Progressing", "True", progress_reason, &progress_message);
+    let progressed = counts(&status) != counts(&current["status"]);
+    let deadline = deployment["spec"]["progressDeadlineSeconds"]
+        .as_i64()
+        .unwrap_or(600);
+    let last_progress = conditions
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .and_then(|c| c["lastUpdateTime"].as_str())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let mut recheck = None;
+    if complete {
+        set(
+            &mut conditions,
+            "Progressing",
+            "True",
+            progress_reason,
+            &progress_message,
+        );
+    } else if progressed || last_progress.is_none() {
+        set(
+            &mut conditions,
+            "Progressing",
+            "True",
+            progress_reason,
+            &progress_message,
+        );
+        if let Some(c) = conditions.iter_mut().find(|c| c["type"] == "Progressing") {
+            c["lastUpdateTime"] = json!(now);
+        }
+        recheck = Some(Duration::from_secs(deadline.max(0) as u64 + 1));
+    } else if let Some(since) = last_progress {
+        let stalled = jiff::Timestamp::now().as_second() - since.as_second();
+        if stalled >= deadline {
+            let message = format!("ReplicaSet \"{rs_name}\" has timed out progressing.");
+            set(
+                &mut conditions,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                &message,
+            );
+        } else {
+            recheck = Some(Duration::from_secs((deadline - stalled).max(1) as u64));
+        }
+    }
     conditions.sort_by_key(|c| if c["type"] == "Available" { 0 } else { 1 });
     status["conditions"] = json!(conditions);
     if status != current["status"] {
@@ -521,7 +584,7 @@ async fn update_status(
         )
         .await?;
     }
-    Ok(None)
+    Ok(recheck)
 }
 
 #[cfg(test)]

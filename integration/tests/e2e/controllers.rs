@@ -361,3 +361,30 @@ fn a_full_service_range_fails_cleanly() {
     ips.dedup();
     assert_eq!(ips.len(), n, "no address is held twice");
 }
+
+#[test]
+fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let c = Cluster::start("deadline");
+    // No pod ever becomes ready (nothing writes their status), so the rollout cannot progress.
+    let stuck = WEB.replace(
+        "replicas: 3\n",
+        "replicas: 2\n  progressDeadlineSeconds: 2\n",
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&stuck))
+        .success();
+    let status = c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    assert!(
+        status.failure().contains("exceeded its progress deadline"),
+        "{}\n{}",
+        status.stdout,
+        status.stderr
+    );
+    let reason = c.kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+    ]);
+    assert_eq!(reason.success(), "ProgressDeadlineExceeded");
+}
