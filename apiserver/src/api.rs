@@ -654,6 +654,21 @@ impl Api {
         Ok(dry.map(Arc::new).unwrap_or(committed.object))
     }
 
+    /// [`Api::delete`], where an object that is already gone is not an error (controllers
+    /// and the garbage collector race with users and with each other).
+    pub async fn delete_if_present(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<(), ApiError> {
+        match self.delete(resource, namespace, name, options).await {
+            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn delete_namespace_content(&self, namespace: &str) -> Result<(), ApiError> {
         let forced = DeleteOptions {
             grace_period_seconds: Some(0),

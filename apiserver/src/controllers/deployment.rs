@@ -404,13 +404,8 @@ async fn reconcile(
         empty_olds.sort_by_key(|rs| revision_of(rs));
         for rs in &empty_olds[..empty_olds.len() - limit] {
             let (_, rs_name) = key_of(rs);
-            match api
-                .delete(rs_r, Some(&namespace), &rs_name, &DeleteOptions::default())
-                .await
-            {
-                Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            api.delete_if_present(rs_r, Some(&namespace), &rs_name, &DeleteOptions::default())
+                .await?;
         }
     }
 

@@ -328,33 +328,23 @@ async fn reconcile(
     let Some((service, desired)) = desired else {
         // No Service (or no selector): remove what this controller made.
         if service.is_none() {
-            match api
-                .delete(
-                    targets.endpoints,
-                    Some(namespace),
-                    name,
-                    &DeleteOptions::default(),
-                )
-                .await
-            {
-                Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            api.delete_if_present(
+                targets.endpoints,
+                Some(namespace),
+                name,
+                &DeleteOptions::default(),
+            )
+            .await?;
         }
         for slice in ours {
             let (_, slice_name) = key_of(&slice);
-            match api
-                .delete(
-                    targets.slices,
-                    Some(namespace),
-                    &slice_name,
-                    &DeleteOptions::default(),
-                )
-                .await
-            {
-                Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            api.delete_if_present(
+                targets.slices,
+                Some(namespace),
+                &slice_name,
+                &DeleteOptions::default(),
+            )
+            .await?;
         }
         return Ok(());
     };
@@ -432,18 +422,13 @@ async fn reconcile(
             .contains_key(s["metadata"]["name"].as_str().unwrap_or(""))
     }) {
         let (_, slice_name) = key_of(stale);
-        match api
-            .delete(
-                targets.slices,
-                Some(namespace),
-                &slice_name,
-                &DeleteOptions::default(),
-            )
-            .await
-        {
-            Ok(_) | Err(ApiError::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        api.delete_if_present(
+            targets.slices,
+            Some(namespace),
+            &slice_name,
+            &DeleteOptions::default(),
+        )
+        .await?;
     }
     Ok(())
 }

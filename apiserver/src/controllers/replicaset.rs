@@ -237,18 +237,13 @@ async fn reconcile(
         let surplus: Vec<Arc<Value>> = live.drain(..live.len() - want).collect();
         for pod in surplus {
             let (_, pod_name) = key_of(&pod);
-            match api
-                .delete(
-                    pod_resource,
-                    Some(&namespace),
-                    &pod_name,
-                    &DeleteOptions::default(),
-                )
-                .await
-            {
-                Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            api.delete_if_present(
+                pod_resource,
+                Some(&namespace),
+                &pod_name,
+                &DeleteOptions::default(),
+            )
+            .await?;
             events::record(
                 api,
                 rs,
