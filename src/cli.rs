@@ -36,6 +36,32 @@ pub(crate) enum Command {
     Version,
     /// Remove everything a cluster made (its data directory).
     Reset(ResetArgs),
+    /// Internal: the container init that podd re-executes (enters the pod, then execs).
+    #[command(hide = true)]
+    Init(InitArgs),
+}
+
+/// Flags of the hidden `kubicle init` (see `podd::init`).
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The pod's network namespace.
+    #[arg(long)]
+    pub(crate) netns: PathBuf,
+    /// The pod's hostname.
+    #[arg(long)]
+    pub(crate) hostname: String,
+    /// Files to bind over /etc/<name>.
+    #[arg(long = "etc-file")]
+    pub(crate) etc_files: Vec<PathBuf>,
+    /// The pod's cgroup directory.
+    #[arg(long)]
+    pub(crate) cgroup: Option<PathBuf>,
+    /// The working directory.
+    #[arg(long)]
+    pub(crate) working_dir: Option<PathBuf>,
+    /// The command.
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<String>,
 }
 
 /// Flags of `kubicle up`.
@@ -65,9 +91,13 @@ pub(crate) struct UpArgs {
     /// Name of this node (default: the host name).
     #[arg(long)]
     pub(crate) node_name: Option<String>,
-    /// This node's IPv4 address (default: the first non-loopback address of an interface that is up).
+    /// This node's IPv4 address (default: the bridge's address when pods run, else the first
+    /// non-loopback address of an interface that is up).
     #[arg(long)]
     pub(crate) node_ip: Option<String>,
+    /// Do not run pods (API server and controllers only). Pods need root.
+    #[arg(long)]
+    pub(crate) no_pods: bool,
 }
 
 /// A command that only needs the data directory.

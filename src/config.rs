@@ -77,6 +77,8 @@ pub(crate) struct Config {
     pub(crate) node_name: String,
     /// This node's address (InternalIP, LoadBalancer ingress).
     pub(crate) node_ip: Ipv4Addr,
+    /// Whether this process runs pods (root, and not `--no-pods`).
+    pub(crate) pods: bool,
     /// Cluster DNS domain.
     pub(crate) cluster_domain: String,
     /// NodePort range, inclusive.
@@ -144,10 +146,14 @@ impl Config {
         if node_name.is_empty() || !node_name.split('.').all(is_dns_label) {
             bail!("node name {node_name:?} must be a DNS name (set --node-name)");
         }
+        let pods = !args.no_pods && nix::unistd::geteuid().is_root();
         let node_ip = match args.node_ip {
             Some(ip) => ip
                 .parse()
                 .with_context(|| format!("--node-ip {ip:?} is not an IPv4 address"))?,
+            // With pods, the bridge's address is this node's address on the pod network:
+            // pods, the host and the API all reach it.
+            None if pods => Ipv4Addr::from(u32::from(pod_cidr.network()) + 1),
             None => detect_node_ip(),
         };
         Ok(Config {
@@ -158,6 +164,7 @@ impl Config {
             service_cidr,
             node_name,
             node_ip,
+            pods,
             cluster_domain: domain,
             node_ports: (first, last),
         })
@@ -172,7 +179,7 @@ impl Config {
             node_ip: self.node_ip,
             cluster_domain: self.cluster_domain.clone(),
             api_port,
-            pod_runtime: false,
+            pod_runtime: self.pods,
         }
     }
 
@@ -196,6 +203,26 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Where this cluster keeps host-side runtime state: pod netns bind mounts, per-pod
+    /// files. Under the data dir, so `kubicle reset` and the tests' cleanup find all of it.
+    pub(crate) fn run_dir(&self) -> PathBuf {
+        self.data_dir.join("run")
+    }
+
+    /// The cgroup2 directory of this cluster's pods: the unified hierarchy of a hybrid host,
+    /// or the root of a pure cgroup2 host; `None` without cgroup2.
+    pub(crate) fn cgroup_root(&self) -> Option<PathBuf> {
+        let name = format!("kubicle-{}", self.cluster_name);
+        ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .iter()
+            .map(PathBuf::from)
+            // Only a cgroup2 root has cgroup.controllers (cgroup-v2.rst).
+            .find(|root| root.join("cgroup.controllers").exists())
+            .map(|root| root.join(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +238,7 @@ mod tests {
             node_port_range: NODE_PORT_RANGE.into(),
             node_name: Some("node-1".into()),
             node_ip: None,
+            no_pods: true,
         }
     }
 

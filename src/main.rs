@@ -19,6 +19,12 @@ const EX_USAGE: u8 = 64;
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
     let cli = match cli::Cli::try_parse() {
+        // The container init runs before anything else: no runtime, no threads, no logging
+        // set-up that could touch the container's stdout.
+        Ok(cli::Cli {
+            command: cli::Command::Init(args),
+            ..
+        }) => return container_init(args),
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EX_USAGE } else { 0 };
@@ -38,6 +44,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kubicle init`: enter the pod and exec the container command; on failure say why on
+/// stderr (the container log) and exit 127, as a shell does for a command it cannot run.
+fn container_init(args: cli::InitArgs) -> ExitCode {
+    let init = podd::init::InitArgs {
+        netns: args.netns,
+        hostname: args.hostname,
+        etc_files: args.etc_files,
+        cgroup: args.cgroup,
+        working_dir: args.working_dir,
+        command: args.command,
+    };
+    let error = podd::init::run(&init);
+    eprintln!("kubicle init: {:#}", anyhow::Error::new(error));
+    ExitCode::from(127)
 }
 
 /// Why a command failed: the user's input (exit 64) or the run itself (exit 1).
@@ -79,6 +101,12 @@ fn run(cli: cli::Cli, started: std::time::Instant) -> Result<(), Failure> {
                 env!("CARGO_PKG_VERSION")
             ));
             Ok(())
+        }
+        cli::Command::Init(args) => {
+            let _ = container_init(args);
+            Err(Failure::Runtime(anyhow::anyhow!(
+                "kubicle init could not start the container"
+            )))
         }
         cli::Command::Reset(args) => {
             supervisor::reset(&args.data_dir, args.yes).map_err(|e| match e {

@@ -20,6 +20,22 @@ pub(crate) async fn run(config: Config, started: Instant) -> anyhow::Result<()> 
 }
 
 async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
+    // The node network comes first: in a fresh network namespace it also brings up `lo`,
+    // which the API listener on 127.0.0.1 needs.
+    let netd = if config.pods {
+        let netd = netd::Netd::start(netd::Config {
+            bridge: "kubicle0".to_string(),
+            pod_cidr: config.pod_cidr,
+            run_dir: config.run_dir(),
+            veth_prefix: "kv".to_string(),
+        })
+        .await
+        .context("set up the node network (bridge kubicle0)")?;
+        Some(std::sync::Arc::new(netd))
+    } else {
+        tracing::warn!("pods will not run: the pod runtime needs root (and no --no-pods)");
+        None
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind the API server to {}", config.listen))?;
@@ -54,6 +70,24 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         apiserver::http::serve(listener, tls, router, shutdown.clone()).in_current_span(),
     );
     let mut controllers = apiserver::controllers::spawn(&api, &shutdown);
+    let pod_runtime = match &netd {
+        Some(netd) => {
+            let podd_config = podd::Config {
+                node_name: config.node_name.clone(),
+                node_ip: config.node_ip,
+                pod_cidr: config.pod_cidr,
+                state_dir: config.run_dir().join("pods"),
+                cgroup_root: config.cgroup_root(),
+                kubicle_exe: std::env::current_exe().context("find the kubicle executable")?,
+                cluster_dns: api.cluster().service_ip(10),
+                cluster_domain: config.cluster_domain.clone(),
+                host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            };
+            let task = podd::run(api.clone(), netd.clone(), podd_config, shutdown.clone());
+            Some(tokio::spawn(task.instrument(tracing::info_span!("podd"))))
+        }
+        None => None,
+    };
     tracing::info!(
         %address,
         store_ms = store_ready.as_secs_f64() * 1e3,
@@ -77,6 +111,13 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     tracing::info!("stopping");
     shutdown.cancel();
     server.await.context("the API server task failed")?;
+    if let Some(pod_runtime) = pod_runtime {
+        pod_runtime.await.context("the pod runtime failed")?;
+    }
+    if let Some(root) = config.cgroup_root() {
+        // Every pod's cgroup is gone by now; the cluster's own directory goes too.
+        let _ = std::fs::remove_dir(root);
+    }
     while let Some(done) = controllers.join_next().await {
         if let Err(e) = done {
             tracing::error!(error = %e, "a controller failed");

@@ -64,6 +64,12 @@ pub async fn ensure_system_objects(api: &Api) -> Result<(), ApiError> {
         |current, wanted| current["spec"]["ports"] = wanted["spec"]["ports"].clone(),
     )
     .await?;
+    // Endpoints may not hold a loopback address (validation, as upstream): without a
+    // routable node address there is nothing to publish for the API server.
+    if cluster.node_ip.is_loopback() {
+        tracing::warn!(node_ip = %cluster.node_ip, "no routable node address: default/kubernetes gets no endpoints");
+        return ensure_kube_dns_and_node(api, &cluster).await;
+    }
     let endpoint_subsets = json!([{"addresses": [{"ip": api_ip}],
                                    "ports": [{"name": "https", "port": api_port, "protocol": "TCP"}]}]);
     ensure(
@@ -98,6 +104,13 @@ pub async fn ensure_system_objects(api: &Api) -> Result<(), ApiError> {
         },
     )
     .await?;
+    ensure_kube_dns_and_node(api, &cluster).await
+}
+
+async fn ensure_kube_dns_and_node(
+    api: &Api,
+    cluster: &crate::ClusterConfig,
+) -> Result<(), ApiError> {
     ensure(
         api,
         "Service",

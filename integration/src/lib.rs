@@ -144,7 +144,36 @@ pub fn kubicle_bin() -> PathBuf {
     bin
 }
 
-/// One running cluster.
+/// Whether this process runs as root (pods, network namespaces).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// For tests that need root: true to go on; false (after saying so on stderr) to skip.
+/// With `KUBICLE_REQUIRE_ROOT_TESTS=1` (CI) a missing root fails the test instead.
+#[track_caller]
+pub fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("KUBICLE_REQUIRE_ROOT_TESTS").as_deref() != Ok("1"),
+        "this test needs root and KUBICLE_REQUIRE_ROOT_TESTS=1 is set"
+    );
+    eprintln!("SKIPPED: needs root");
+    false
+}
+
+/// One running cluster. As root it runs in a network and mount namespace of its own (made
+/// by `unshare`), so its bridge, pods and bind mounts never touch the host and vanish with
+/// the process; kubectl then reaches it through `nsenter` into that network namespace.
 #[derive(Debug)]
 pub struct Cluster {
     child: Option<Child>,
@@ -155,6 +184,8 @@ pub struct Cluster {
     cache_dir: PathBuf,
     log: PathBuf,
     flags: Vec<String>,
+    /// The cluster name (unique per test: it scopes the cluster's cgroups on the host).
+    pub name: String,
 }
 
 impl Cluster {
@@ -178,6 +209,7 @@ impl Cluster {
             cache_dir: root.join("kube-cache"),
             log: root.join("kubicle.log"),
             flags: flags.iter().map(|f| f.to_string()).collect(),
+            name: format!("it{}", unique() % 1_000_000_000),
         };
         cluster.boot();
         cluster
@@ -189,8 +221,25 @@ impl Cluster {
             .append(true)
             .open(&self.log)
             .expect("open log");
-        let mut child = Command::new(kubicle_bin())
-            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut command = if self.in_netns() {
+            let mut c = Command::new("unshare");
+            c.args(["--net", "--mount", "--propagation", "private", "--"])
+                .arg(kubicle_bin());
+            c
+        } else {
+            let mut c = Command::new(kubicle_bin());
+            c.arg("--log-format=text");
+            c
+        };
+        let mut child = command
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--cluster-name",
+                &self.name,
+                "--data-dir",
+            ])
             .arg(&self.data_dir)
             .args(&self.flags)
             .env("KUBICLE_LOG", "info")
@@ -241,9 +290,31 @@ impl Cluster {
         self.kubectl_with_stdin(args, None)
     }
 
+    /// Whether the cluster runs in a network namespace of its own: as root, when it runs
+    /// pods (a cluster without pods creates no links and only listens on 127.0.0.1).
+    pub fn in_netns(&self) -> bool {
+        is_root() && !self.flags.iter().any(|f| f == "--no-pods")
+    }
+
+    /// A kubectl command that reaches this cluster (inside its network namespace as root).
+    fn kubectl_command(&self) -> Command {
+        let mut command = match (self.in_netns(), self.pid()) {
+            (true, Some(pid)) => {
+                let mut c = Command::new("nsenter");
+                c.args(["-t", &pid.to_string(), "-n", "--", "kubectl"]);
+                c
+            }
+            _ => Command::new("kubectl"),
+        };
+        command
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("KUBECACHEDIR", &self.cache_dir);
+        command
+    }
+
     /// Runs kubectl with `stdin` fed to it (for `-f -`).
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new("kubectl");
+        let mut command = self.kubectl_command();
         command
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
@@ -255,10 +326,9 @@ impl Cluster {
     /// Starts a long-running kubectl (such as `get -w`) whose output lines arrive as they are
     /// printed. It is killed when the returned handle drops.
     pub fn kubectl_stream(&self, args: &[&str]) -> Streaming {
-        let mut child = Command::new("kubectl")
+        let mut child = self
+            .kubectl_command()
             .args(args)
-            .env("KUBECONFIG", self.kubeconfig())
-            .env("KUBECACHEDIR", &self.cache_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -302,15 +372,26 @@ impl Cluster {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kubeconfig = self.kubeconfig();
         let cache = self.cache_dir.clone();
+        let netns_pid = if self.in_netns() { self.pid() } else { None };
+        let kubectl = move || {
+            let mut c = match netns_pid {
+                Some(pid) => {
+                    let mut c = Command::new("nsenter");
+                    c.args(["-t", &pid.to_string(), "-n", "--", "kubectl"]);
+                    c
+                }
+                None => Command::new("kubectl"),
+            };
+            c.env("KUBECONFIG", &kubeconfig).env("KUBECACHEDIR", &cache);
+            c
+        };
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut next_ip = 2u32;
             let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let mut list = Command::new("kubectl");
-                list.args(["get", "pods", "-A", "-o", "json"])
-                    .env("KUBECONFIG", &kubeconfig)
-                    .env("KUBECACHEDIR", &cache);
+                let mut list = kubectl();
+                list.args(["get", "pods", "-A", "-o", "json"]);
                 let out = run(&mut list, None, patience());
                 let pods: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
                 for pod in pods["items"].as_array().into_iter().flatten() {
@@ -334,7 +415,7 @@ impl Cluster {
                         "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
                         "conditions": [{"type": "Ready", "status": ready}, {"type": "ContainersReady", "status": ready}],
                     }});
-                    let mut patch = Command::new("kubectl");
+                    let mut patch = kubectl();
                     patch
                         .args([
                             "patch",
@@ -348,9 +429,7 @@ impl Cluster {
                             "--type=merge",
                             "-p",
                             &status.to_string(),
-                        ])
-                        .env("KUBECONFIG", &kubeconfig)
-                        .env("KUBECACHEDIR", &cache);
+                        ]);
                     if run(&mut patch, None, patience()).ok() {
                         done.insert(uid);
                     }
@@ -401,6 +480,23 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill9();
+        // Container processes outlive a killed kubicle; their cgroups find them all.
+        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+            let dir = Path::new(root).join(format!("kubicle-{}", self.name));
+            let Ok(pods) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for pod in pods.flatten().filter(|e| e.path().is_dir()) {
+                let _ = std::fs::write(pod.path().join("cgroup.kill"), "1");
+                for _ in 0..100 {
+                    if std::fs::remove_dir(pod.path()).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
         if let Some(root) = self.data_dir.parent() {
             if std::thread::panicking() {
                 eprintln!("kubicle log of the failed test:\n{}", self.log_text());

@@ -471,12 +471,17 @@ fn imperative_commands() {
         (containers.len(), containers[0]["image"].as_str()),
         (2, Some("kubicle/demo:v2"))
     );
+    // An unconditional replace (no resourceVersion) succeeds even while controllers write
+    // the status; the same object with the old resourceVersion then conflicts.
     let mut replaced = got.clone();
     replaced["spec"]["replicas"] = 1.into();
-    let replaced_text = replaced.to_string();
-    c.kubectl_with_stdin(&["replace", "-f", "-"], Some(&replaced_text))
+    if let Some(meta) = replaced["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+    }
+    c.kubectl_with_stdin(&["replace", "-f", "-"], Some(&replaced.to_string()))
         .success();
-    // The same stale resourceVersion again is a conflict.
+    replaced["metadata"]["resourceVersion"] = got["metadata"]["resourceVersion"].clone();
+    let replaced_text = replaced.to_string();
     let stale = c.kubectl_with_stdin(&["replace", "-f", "-"], Some(&replaced_text));
     assert!(
         stale.failure().contains("Conflict")

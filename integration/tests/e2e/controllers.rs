@@ -1,7 +1,8 @@
 //! The controllers through kubectl: Deployments make ReplicaSets and pods, scale, roll and
 //! undo; Services get addresses and Endpoints that follow pod readiness; deletion cascades.
-//! Until kubicle runs pods itself, `Cluster::pod_status_writer` writes the pod status a
-//! kubelet would (Running, a pod IP, Ready) through the real `pods/status` API.
+//! The clusters here run without kubicle's pod runtime (`--no-pods`): where pods must become
+//! ready, `Cluster::pod_status_writer` writes the status a kubelet would (Running, a pod IP,
+//! Ready) through the real `pods/status` API, so controller behaviour is tested on its own.
 
 use std::time::Duration;
 
@@ -26,6 +27,10 @@ spec:
   ports: [{name: http, port: 80, targetPort: http}]
 ";
 
+/// These tests are about the controllers: the pods' status comes from
+/// `Cluster::pod_status_writer`, so kubicle's own pod runtime stays off.
+const NO_PODS: &[&str] = &["--no-pods"];
+
 fn wait() -> Duration {
     integration::patience()
 }
@@ -41,7 +46,7 @@ fn pod_count(c: &Cluster) -> usize {
 
 #[test]
 fn deployments_scale_roll_and_undo() {
-    let c = Cluster::start("deploy");
+    let c = Cluster::start_with("deploy", NO_PODS);
     let _kubelet = c.pod_status_writer(&[]);
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(WEB))
         .success();
@@ -124,7 +129,7 @@ fn deployments_scale_roll_and_undo() {
 
 #[test]
 fn endpoints_follow_pod_readiness() {
-    let c = Cluster::start("endpoints");
+    let c = Cluster::start_with("endpoints", NO_PODS);
     let _kubelet = c.pod_status_writer(&["-unready-"]);
     let manifest = WEB.replace(
         "name: web}\nspec:\n  replicas: 3",
@@ -186,7 +191,7 @@ fn endpoints_follow_pod_readiness() {
 
 #[test]
 fn deletion_cascades_by_owner() {
-    let c = Cluster::start("gc");
+    let c = Cluster::start_with("gc", NO_PODS);
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(WEB))
         .success();
     eventually("3 pods", wait(), || (pod_count(&c) == 3).then_some(()));
@@ -225,7 +230,7 @@ fn deletion_cascades_by_owner() {
 
 #[test]
 fn typed_client_commands_run_create_deployment_expose() {
-    let c = Cluster::start("typed");
+    let c = Cluster::start_with("typed", NO_PODS);
     // These kubectl commands send protobuf bodies through client-go's typed clients.
     c.kubectl(&[
         "create",
@@ -293,7 +298,7 @@ fn typed_client_commands_run_create_deployment_expose() {
 
 #[test]
 fn recreate_strategy_and_user_managed_endpoints() {
-    let c = Cluster::start("recreate");
+    let c = Cluster::start_with("recreate", NO_PODS);
     let _kubelet = c.pod_status_writer(&[]);
     let recreate = WEB.replace(
         "replicas: 3\n",
@@ -336,7 +341,7 @@ fn recreate_strategy_and_user_managed_endpoints() {
 #[test]
 fn a_full_service_range_fails_cleanly() {
     // A /28 has 14 usable addresses; two are the kubernetes and kube-dns Services.
-    let c = Cluster::start_with("full", &["--service-cidr", "10.100.0.0/28"]);
+    let c = Cluster::start_with("full", &["--no-pods", "--service-cidr", "10.100.0.0/28"]);
     for i in 0..12 {
         let svc = format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec:\n  ports: [{{port: 80}}]\n"
@@ -364,7 +369,7 @@ fn a_full_service_range_fails_cleanly() {
 
 #[test]
 fn a_stuck_rollout_exceeds_its_progress_deadline() {
-    let c = Cluster::start("deadline");
+    let c = Cluster::start_with("deadline", NO_PODS);
     // No pod ever becomes ready (nothing writes their status), so the rollout cannot progress.
     let stuck = WEB.replace(
         "replicas: 3\n",

@@ -31,7 +31,8 @@ fn configmap(name: &str, value: &str) -> ConfigMap {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_rs_crud_scale_and_errors() {
-    let cluster = Cluster::start("kube-rs");
+    // kube-rs runs in this process, in the host network namespace: no pods, no netns.
+    let cluster = Cluster::start_with("kube-rs", &["--no-pods"]);
     let client = client(&cluster).await;
     let configmaps: Api<ConfigMap> = Api::default_namespaced(client.clone());
 
@@ -128,7 +129,7 @@ async fn kube_rs_crud_scale_and_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_rs_watcher_sees_every_change_in_order() {
-    let cluster = Cluster::start("kube-rs-watch");
+    let cluster = Cluster::start_with("kube-rs-watch", &["--no-pods"]);
     let client = client(&cluster).await;
     let configmaps: Api<ConfigMap> = Api::default_namespaced(client);
     configmaps

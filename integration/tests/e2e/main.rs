@@ -6,6 +6,7 @@ mod controllers;
 mod crash;
 mod errors;
 mod kube_client;
+mod pods;
 mod tidy;
 
 use std::path::PathBuf;

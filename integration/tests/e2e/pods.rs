@@ -1,0 +1,226 @@
+//! Pods as network namespaces (root only): one shared localhost per pod, a unique IP per pod
+//! on a flat network, localhost never crossing pods, service links in the environment, and
+//! the kubelet's resolv.conf and hosts. Containers use `kubicle/host` with host tools
+//! (python3, curl, sh), and the tests read the container logs podd writes.
+
+use std::time::Duration;
+
+use integration::{Cluster, eventually, root_or_skip};
+
+fn wait() -> Duration {
+    integration::patience()
+}
+
+fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let expr = format!("jsonpath={path}");
+    args.extend_from_slice(&["-o", &expr]);
+    c.kubectl(&args).stdout.trim().to_string()
+}
+
+/// The log of one container, as podd writes it.
+fn log(c: &Cluster, pod: &str, container: &str) -> String {
+    let uid = jsonpath(c, &["pod", pod], "{.metadata.uid}");
+    let path = c
+        .data_dir
+        .join("run/pods")
+        .join(uid)
+        .join(format!("{container}.log"));
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn wait_running(c: &Cluster, pod: &str) -> String {
+    eventually(&format!("{pod} running with an IP"), wait(), || {
+        let out = jsonpath(c, &["pod", pod], "{.status.phase} {.status.podIP}");
+        let (phase, ip) = out.split_once(' ')?;
+        (phase == "Running" && !ip.is_empty()).then(|| ip.to_string())
+    })
+}
+
+const SERVER: &str = "[python3, -m, http.server, '8080', --bind, '0.0.0.0']";
+
+#[test]
+fn containers_of_a_pod_share_localhost_and_pods_reach_each_other_by_ip() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-net");
+    let x = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: pod-x}}\nspec:\n  containers:\n  - {{name: a, image: kubicle/host, command: {SERVER}}}\n  - name: b\n    image: kubicle/host\n    command: [sh, -c, 'until curl -sf -o /dev/null http://127.0.0.1:8080/; do sleep 0.1; done; echo localhost-reached; exec sleep 3600']\n"
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&x))
+        .success();
+    let x_ip = wait_running(&c, "pod-x");
+    eventually(
+        "container b reaches container a on localhost",
+        wait(),
+        || {
+            log(&c, "pod-x", "b")
+                .contains("localhost-reached")
+                .then_some(())
+        },
+    );
+
+    let y = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: pod-y}}\nspec:\n  containers:\n  - name: probe\n    image: kubicle/host\n    command: [sh, -c, 'if curl -s -m 2 -o /dev/null http://127.0.0.1:8080/; then echo LOCALHOST-CROSSED; else echo localhost-is-private; fi; until curl -sf -o /dev/null http://{x_ip}:8080/; do sleep 0.1; done; echo pod-ip-reached; exec sleep 3600']\n"
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&y))
+        .success();
+    let y_ip = wait_running(&c, "pod-y");
+    eventually("pod y reaches pod x by its IP", wait(), || {
+        log(&c, "pod-y", "probe")
+            .contains("pod-ip-reached")
+            .then_some(())
+    });
+    let y_log = log(&c, "pod-y", "probe");
+    assert!(
+        y_log.contains("localhost-is-private") && !y_log.contains("LOCALHOST-CROSSED"),
+        "{y_log}"
+    );
+    assert_ne!(x_ip, y_ip);
+    for ip in [&x_ip, &y_ip] {
+        assert!(ip.starts_with("10.244."), "{ip} is in the pod CIDR");
+    }
+    let ready = jsonpath(
+        &c,
+        &["pod", "pod-x"],
+        "{.status.containerStatuses[*].ready}",
+    );
+    assert_eq!(ready, "true true");
+}
+
+#[test]
+fn replaced_pods_get_new_ips_and_ips_are_unique() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-ips");
+    let deploy = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      terminationGracePeriodSeconds: 2\n      containers: [{{name: web, image: kubicle/host, command: {SERVER}}}]\n"
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&deploy))
+        .success();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .success();
+    let ips = jsonpath(&c, &["pods", "-l", "app=web"], "{.items[*].status.podIP}");
+    let mut list: Vec<&str> = ips.split_whitespace().collect();
+    assert_eq!(list.len(), 3, "{ips}");
+    list.sort();
+    list.dedup();
+    assert_eq!(list.len(), 3, "every pod has its own IP: {ips}");
+    let victim = jsonpath(&c, &["pods", "-l", "app=web"], "{.items[0].metadata.name}");
+    let old_ip = jsonpath(&c, &["pod", &victim], "{.status.podIP}");
+    c.kubectl(&["delete", "pod", &victim]).success();
+    let replacement_ips = eventually("a replacement pod with a new IP", wait(), || {
+        let now = jsonpath(
+            &c,
+            &[
+                "pods",
+                "-l",
+                "app=web",
+                "--field-selector=status.phase=Running",
+            ],
+            "{.items[*].status.podIP}",
+        );
+        let ips: Vec<String> = now.split_whitespace().map(str::to_string).collect();
+        (ips.len() == 3 && !ips.contains(&old_ip)).then_some(ips)
+    });
+    assert!(!replacement_ips.contains(&old_ip));
+    // The endpoints follow the real pods.
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
+        .success();
+    eventually("3 ready endpoints", wait(), || {
+        let eps = jsonpath(&c, &["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
+        (eps.split_whitespace().count() == 3).then_some(())
+    });
+}
+
+#[test]
+fn environment_resolv_conf_and_hosts_are_the_kubelets() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-env");
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: auth-service}\nspec:\n  selector: {app: auth}\n  ports: [{name: http, protocol: TCP, port: 80, targetPort: 80}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
+        .success();
+    let auth_ip = jsonpath(&c, &["svc", "auth-service"], "{.spec.clusterIP}");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: show, namespace: default}\nspec:\n  containers:\n  - name: show\n    image: kubicle/host\n    env: [{name: AUTH_ADDRESS, value: auth-service.default}, {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    command: [sh, -c, 'env | sort; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname; exec sleep 3600']\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
+        .success();
+    let pod_ip = wait_running(&c, "show");
+    let out = eventually("the container printed its environment", wait(), || {
+        let text = log(&c, "show", "show");
+        (text.matches("---").count() >= 3).then_some(text)
+    });
+    let mut sections = out.split("---\n");
+    let env = sections.next().unwrap_or("");
+    for line in [
+        format!("AUTH_SERVICE_SERVICE_HOST={auth_ip}"),
+        "AUTH_SERVICE_SERVICE_PORT=80".to_string(),
+        "AUTH_SERVICE_SERVICE_PORT_HTTP=80".to_string(),
+        format!("AUTH_SERVICE_PORT=tcp://{auth_ip}:80"),
+        format!("AUTH_SERVICE_PORT_80_TCP=tcp://{auth_ip}:80"),
+        "AUTH_SERVICE_PORT_80_TCP_PROTO=tcp".to_string(),
+        "AUTH_SERVICE_PORT_80_TCP_PORT=80".to_string(),
+        format!("AUTH_SERVICE_PORT_80_TCP_ADDR={auth_ip}"),
+        "KUBERNETES_SERVICE_HOST=10.96.0.1".to_string(),
+        "KUBERNETES_SERVICE_PORT=443".to_string(),
+        "AUTH_ADDRESS=auth-service.default".to_string(),
+        format!("MY_IP={pod_ip}"),
+        "HOSTNAME=show".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == line), "missing {line} in:\n{env}");
+    }
+    let resolv = sections.next().unwrap_or("");
+    assert!(resolv.contains("nameserver 10.96.0.10\n"), "{resolv}");
+    assert!(
+        resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+        "{resolv}"
+    );
+    assert!(resolv.contains("options ndots:5"), "{resolv}");
+    let hosts = sections.next().unwrap_or("");
+    assert!(
+        hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"),
+        "{hosts}"
+    );
+    assert!(hosts.contains(&format!("{pod_ip}\tshow\n")), "{hosts}");
+    assert_eq!(sections.next().unwrap_or("").trim(), "show");
+}
+
+#[test]
+fn crashing_containers_back_off_and_unknown_images_fail_to_pull() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-crash");
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: crash}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sh, -c, 'exit 3']}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: nginx}\nspec:\n  containers: [{name: c, image: 'nginx:1.27'}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pods))
+        .success();
+    eventually("CrashLoopBackOff", wait(), || {
+        let out = c.kubectl(&["get", "pod", "crash", "--no-headers"]);
+        out.stdout.contains("CrashLoopBackOff").then_some(())
+    });
+    let last = jsonpath(
+        &c,
+        &["pod", "crash"],
+        "{.status.containerStatuses[0].lastState.terminated.exitCode}",
+    );
+    assert_eq!(last, "3");
+    eventually("ErrImagePull or ImagePullBackOff", wait(), || {
+        let reason = jsonpath(
+            &c,
+            &["pod", "nginx"],
+            "{.status.containerStatuses[0].state.waiting.reason}",
+        );
+        (reason == "ErrImagePull" || reason == "ImagePullBackOff").then_some(())
+    });
+    let message = jsonpath(
+        &c,
+        &["pod", "nginx"],
+        "{.status.containerStatuses[0].state.waiting.message}",
+    );
+    assert!(message.contains("kubicle/host"), "{message}");
+}

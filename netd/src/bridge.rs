@@ -1,0 +1,171 @@
+//! The node side: the bridge with the gateway address, loopback, forwarding, the netns
+//! directory, and the local /32 addresses that Service VIPs use.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::Error;
+use crate::config::Node;
+use crate::sys::{Link, Links, Namespaces};
+
+/// Brings the node netns to the state netd needs; idempotent, so a restart adopts what the
+/// last run made.
+pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Error> {
+    let links = ns.node();
+    // In a fresh netns (a test's, or a cluster started in its own netns) `lo` starts down,
+    // and local listeners on 127.0.0.1 would not work.
+    let lo = links.link("lo").await?.ok_or_else(|| Error::LinkMissing {
+        name: "lo".to_owned(),
+    })?;
+    links.set_up(&lo).await?;
+    ns.prepare_netns_dir(&node.netns_dir)?;
+
+    let bridge = match links.link(&node.bridge).await? {
+        Some(bridge) => bridge,
+        None => {
+            links.add_bridge(&node.bridge).await?;
+            bridge_link(ns, node).await?
+        }
+    };
+    // An adopted bridge may have been set down; a new one is created up already, and setting
+    // it up again is harmless.
+    links.set_up(&bridge).await?;
+    if !links.addresses(&bridge).await?.contains(&node.gateway) {
+        links.add_address(&bridge, node.gateway).await?;
+    }
+    // Pods reach Service VIPs, the host and beyond through the gateway, so the node routes.
+    ns.write_sysctl("net/ipv4/ip_forward", "1")?;
+    Ok(())
+}
+
+/// The bridge, which must exist.
+async fn bridge_link<N: Namespaces>(ns: &N, node: &Node) -> Result<Link, Error> {
+    ns.node()
+        .link(&node.bridge)
+        .await?
+        .ok_or_else(|| Error::LinkMissing {
+            name: node.bridge.clone(),
+        })
+}
+
+/// Adds `ip/32` to the bridge, so that local listeners can bind it.
+pub(crate) async fn add_local_address<N: Namespaces>(
+    ns: &N,
+    node: &Node,
+    ip: Ipv4Addr,
+) -> Result<(), Error> {
+    let bridge = bridge_link(ns, node).await?;
+    ns.node().add_address(&bridge, Ipv4Net::from(ip)).await
+}
+
+/// Removes `ip/32` from the bridge; fine if it (or the bridge) is gone.
+pub(crate) async fn remove_local_address<N: Namespaces>(
+    ns: &N,
+    node: &Node,
+    ip: Ipv4Addr,
+) -> Result<(), Error> {
+    match ns.node().link(&node.bridge).await? {
+        Some(bridge) => ns.node().delete_address(&bridge, Ipv4Net::from(ip)).await,
+        None => Ok(()),
+    }
+}
+
+/// Deletes the bridge (its addresses go with it) and the netns directory. The pod networks
+/// must be gone already. `ip_forward` is left as it is: netd cannot know what it was before.
+pub(crate) async fn remove<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Error> {
+    if let Some(bridge) = ns.node().link(&node.bridge).await? {
+        ns.node().delete_link(&bridge).await?;
+    }
+    ns.remove_netns_dir(&node.netns_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::Config;
+    use crate::sys::fake::Fake;
+
+    fn node() -> Node {
+        Node::new(&Config {
+            bridge: "kubicle0".to_owned(),
+            pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
+            run_dir: PathBuf::from("/run/k"),
+            veth_prefix: "kv".to_owned(),
+        })
+        .expect("valid config")
+    }
+
+    #[tokio::test]
+    async fn first_start_creates_the_bridge_with_the_gateway() {
+        let fake = Fake::new();
+        ensure(&fake, &node()).await.expect("ensure");
+        assert_eq!(
+            fake.calls(),
+            [
+                "node: link lo",
+                "node: set_up lo",
+                "prepare_netns_dir /run/k/netns",
+                "node: link kubicle0",
+                "node: add_bridge kubicle0",
+                "node: link kubicle0",
+                "node: set_up kubicle0",
+                "node: addresses kubicle0",
+                "node: add_address kubicle0 10.244.0.1/16",
+                "write_sysctl net/ipv4/ip_forward=1",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn second_start_adopts_the_bridge() {
+        let fake = Fake::new();
+        ensure(&fake, &node()).await.expect("first");
+        fake.clear_calls();
+        ensure(&fake, &node()).await.expect("second");
+        let calls = fake.calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|call| call.contains("add_bridge") || call.contains("add_address")),
+            "{calls:?}"
+        );
+        assert_eq!(fake.addresses("node", "kubicle0"), ["10.244.0.1/16"]);
+    }
+
+    #[tokio::test]
+    async fn local_addresses_are_idempotent() {
+        let fake = Fake::new();
+        let node = node();
+        ensure(&fake, &node).await.expect("ensure");
+        let vip = Ipv4Addr::new(10, 96, 0, 10);
+        add_local_address(&fake, &node, vip).await.expect("add");
+        add_local_address(&fake, &node, vip)
+            .await
+            .expect("add again");
+        assert_eq!(
+            fake.addresses("node", "kubicle0"),
+            ["10.244.0.1/16", "10.96.0.10/32"]
+        );
+        remove_local_address(&fake, &node, vip)
+            .await
+            .expect("remove");
+        remove_local_address(&fake, &node, vip)
+            .await
+            .expect("remove again");
+        assert_eq!(fake.addresses("node", "kubicle0"), ["10.244.0.1/16"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_is_named() {
+        let fake = Fake::new();
+        fake.fail_on("node: add_bridge");
+        let error = ensure(&fake, &node()).await.expect_err("injected failure");
+        assert!(
+            matches!(error, Error::CreateBridge { ref name, .. } if name == "kubicle0"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! The container init: a re-executed copy of the kubicle binary (`kubicle init`, the runc-init
+//! pattern) that puts itself into the pod's namespaces and then `exec`s the container command.
+//!
+//! It runs in a fresh, single-threaded process, so it may call `setns(2)` and `unshare(2)`
+//! for namespaces that refuse multi-threaded callers, and nothing it changes (mounts,
+//! hostname) leaks into the server. The server never does this work in a `pre_exec` hook.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, setns, unshare};
+
+/// What `kubicle init` is told to do (all paths absolute).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitArgs {
+    /// The pod's network namespace (a bind mount under the cluster's run dir).
+    pub netns: PathBuf,
+    /// The pod's hostname (UTS namespace).
+    pub hostname: String,
+    /// Files bind-mounted over `/etc/<name>` in the container's own mount namespace
+    /// (`resolv.conf`, `hosts`, `hostname`).
+    pub etc_files: Vec<PathBuf>,
+    /// The pod's cgroup directory; the init joins it before exec.
+    pub cgroup: Option<PathBuf>,
+    /// The working directory.
+    pub working_dir: Option<PathBuf>,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+/// Why the init could not start the container command.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The pod's netns could not be opened or entered.
+    #[error("enter the pod network namespace {path}")]
+    EnterNetns {
+        /// The netns path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A namespace could not be created.
+    #[error("unshare {what}")]
+    Unshare {
+        /// Which namespaces.
+        what: &'static str,
+        /// The cause.
+        source: nix::Error,
+    },
+    /// Setting the hostname failed.
+    #[error("set hostname {hostname:?}")]
+    Hostname {
+        /// The hostname.
+        hostname: String,
+        /// The cause.
+        source: nix::Error,
+    },
+    /// A mount failed.
+    #[error("mount {what}")]
+    Mount {
+        /// What was being mounted.
+        what: String,
+        /// The cause.
+        source: nix::Error,
+    },
+    /// Joining the cgroup failed.
+    #[error("join cgroup {path}")]
+    Cgroup {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The working directory does not exist.
+    #[error("change to the working directory {path}")]
+    WorkingDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: nix::Error,
+    },
+    /// The command is empty or holds a NUL byte.
+    #[error("invalid command {0:?}")]
+    Command(Vec<String>),
+    /// `execvp` failed (not found, not executable).
+    #[error("exec {command:?}")]
+    Exec {
+        /// The program.
+        command: String,
+        /// The cause.
+        source: nix::Error,
+    },
+}
+
+impl InitArgs {
+    /// The arguments of `kubicle init` that carry these settings.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "init".to_string(),
+            "--netns".to_string(),
+            self.netns.display().to_string(),
+            "--hostname".to_string(),
+            self.hostname.clone(),
+        ];
+        for file in &self.etc_files {
+            args.push("--etc-file".into());
+            args.push(file.display().to_string());
+        }
+        if let Some(cgroup) = &self.cgroup {
+            args.push("--cgroup".into());
+            args.push(cgroup.display().to_string());
+        }
+        if let Some(dir) = &self.working_dir {
+            args.push("--working-dir".into());
+            args.push(dir.display().to_string());
+        }
+        args.push("--".into());
+        args.extend(self.command.iter().cloned());
+        args
+    }
+}
+
+/// Enters the pod, then replaces this process with the container command. Returns only on
+/// failure. The environment is the one this process was started with (podd computes it).
+pub fn run(args: &InitArgs) -> InitError {
+    match enter(args) {
+        Ok(()) => exec(&args.command),
+        Err(e) => e,
+    }
+}
+
+fn enter(args: &InitArgs) -> Result<(), InitError> {
+    if let Some(cgroup) = &args.cgroup {
+        std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string()).map_err(
+            |source| InitError::Cgroup {
+                path: cgroup.clone(),
+                source,
+            },
+        )?;
+    }
+    let netns = std::fs::File::open(&args.netns).map_err(|source| InitError::EnterNetns {
+        path: args.netns.clone(),
+        source,
+    })?;
+    setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| InitError::EnterNetns {
+        path: args.netns.clone(),
+        source: std::io::Error::from(e),
+    })?;
+    unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWNS).map_err(|source| {
+        InitError::Unshare {
+            what: "uts and mount namespaces",
+            source,
+        }
+    })?;
+    nix::unistd::sethostname(&args.hostname).map_err(|source| InitError::Hostname {
+        hostname: args.hostname.clone(),
+        source,
+    })?;
+    // Make every mount private first, so the bind mounts below stay in this container's
+    // mount namespace and never propagate back to the host (mount_namespaces(7)).
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|source| InitError::Mount {
+        what: "/ private".into(),
+        source,
+    })?;
+    for file in &args.etc_files {
+        let Some(name) = file.file_name() else {
+            continue;
+        };
+        let target = Path::new("/etc").join(name);
+        if !target.exists() {
+            continue;
+        }
+        mount(
+            Some(file.as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|source| InitError::Mount {
+            what: format!("{} on {}", file.display(), target.display()),
+            source,
+        })?;
+    }
+    if let Some(dir) = &args.working_dir {
+        nix::unistd::chdir(dir).map_err(|source| InitError::WorkingDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn exec(command: &[String]) -> InitError {
+    let Ok(argv) = command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return InitError::Command(command.to_vec());
+    };
+    let Some(program) = argv.first() else {
+        return InitError::Command(command.to_vec());
+    };
+    match nix::unistd::execvp(program, &argv) {
+        Err(source) => InitError::Exec {
+            command: command[0].clone(),
+            source,
+        },
+        Ok(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_round_trip_through_the_command_line() {
+        let args = InitArgs {
+            netns: "/run/kubicle/c/netns/uid".into(),
+            hostname: "web-0".into(),
+            etc_files: vec!["/run/kubicle/c/pods/uid/hosts".into()],
+            cgroup: Some("/sys/fs/cgroup/kubicle/uid".into()),
+            working_dir: None,
+            command: vec!["sh".into(), "-c".into(), "echo hi".into()],
+        };
+        let line = args.to_args();
+        assert_eq!(line[0], "init");
+        assert_eq!(&line[line.len() - 4..], ["--", "sh", "-c", "echo hi"]);
+    }
+}

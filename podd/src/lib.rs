@@ -1,0 +1,23 @@
+//! podd: kubicle's kubelet. It runs the pods bound to this node as network namespaces (made
+//! by netd) holding container processes, and reports their status through the API.
+//!
+//! Layout, in reading order:
+//! - `runtime.rs`: [`run`], the pod informer loop and one worker task per pod (sandbox,
+//!   containers, restarts, graceful termination).
+//! - `spawn.rs`: starting a container process through `kubicle init` and its images.
+//! - `init.rs`: the re-executed container init (namespaces, /etc files, exec).
+//! - `env.rs`: service links and container environment (`$(VAR)` expansion, refs).
+//! - `dns_config.rs`: resolv.conf, hosts and hostname as the kubelet writes them.
+//! - `status.rs`: pod and container status as the kubelet reports it.
+//!
+//! **Architecture Invariant:** podd owns pod status; it reads pods and services only through
+//! `apiserver::Api` informers and writes status through `Api::replace_status`.
+
+pub mod dns_config;
+pub mod env;
+pub mod init;
+pub mod runtime;
+pub mod spawn;
+pub mod status;
+
+pub use runtime::{Config, run};

@@ -1,0 +1,710 @@
+//! The kubelet loop: one worker task per pod bound to this node. A worker makes the pod's
+//! sandbox (IP, network namespace, /etc files, cgroup), runs its init containers in order and
+//! then its containers, restarts them per `restartPolicy` with CrashLoopBackOff, reports
+//! status, and on deletion stops everything gracefully and finishes the delete.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apiserver::controllers::informer::Informer;
+use apiserver::{Api, ApiError, DeleteOptions, WriteOptions};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::init::InitArgs;
+use crate::status::{Container, Observed, State};
+use crate::{dns_config, env, spawn};
+
+/// podd's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's name (pods bound to it are ours).
+    pub node_name: String,
+    /// This node's IP (`status.hostIP`).
+    pub node_ip: Ipv4Addr,
+    /// The pod network that pod IPs come from.
+    pub pod_cidr: ipnet::Ipv4Net,
+    /// Per-pod files (resolv.conf, hosts, logs) live in `<state_dir>/<pod uid>/`.
+    pub state_dir: PathBuf,
+    /// The cgroup2 directory under which each pod gets one (`None`: no cgroup support).
+    pub cgroup_root: Option<PathBuf>,
+    /// The kubicle executable (re-executed as the container init).
+    pub kubicle_exe: PathBuf,
+    /// The cluster DNS address (`kube-dns`).
+    pub cluster_dns: Ipv4Addr,
+    /// The cluster domain.
+    pub cluster_domain: String,
+    /// The host's resolv.conf text (for dnsPolicy Default and host search domains).
+    pub host_resolv_conf: String,
+}
+
+/// What the workers share.
+struct Shared {
+    api: Api,
+    netd: Arc<netd::Netd>,
+    ipam: Mutex<netd::Ipam>,
+    config: Config,
+    services: tokio::sync::watch::Receiver<Vec<Arc<Value>>>,
+}
+
+struct Worker {
+    /// Cancelled with the grace period to use when the pod must stop.
+    stop: tokio::sync::watch::Sender<Option<i64>>,
+}
+
+fn ours(pod: &Value, node: &str) -> bool {
+    pod["spec"]["nodeName"].as_str() == Some(node)
+}
+
+fn terminating(pod: &Value) -> bool {
+    pod["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+}
+
+fn uid(pod: &Value) -> String {
+    pod["metadata"]["uid"].as_str().unwrap_or("").to_string()
+}
+
+/// Runs until `shutdown`; then stops every pod it runs.
+pub async fn run(api: Api, netd: Arc<netd::Netd>, config: Config, shutdown: CancellationToken) {
+    let (Some(pods_r), Some(services_r)) = (
+        apiserver::resources::lookup("", "v1", "pods"),
+        apiserver::resources::lookup("", "v1", "services"),
+    ) else {
+        return;
+    };
+    let (mut pods, mut services) = match (
+        Informer::start(&api, pods_r).await,
+        Informer::start(&api, services_r).await,
+    ) {
+        (Ok(p), Ok(s)) => (p, s),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "start informers");
+            return;
+        }
+    };
+    let in_use: Vec<Ipv4Addr> = pods
+        .all()
+        .filter(|p| ours(p, &config.node_name))
+        .filter_map(|p| p["status"]["podIP"].as_str()?.parse().ok())
+        .collect();
+    let ipam = netd::Ipam::new(config.pod_cidr, in_use, None);
+    let (services_tx, services_rx) =
+        tokio::sync::watch::channel(services.all().cloned().collect::<Vec<_>>());
+    let shared = Arc::new(Shared {
+        api: api.clone(),
+        netd,
+        ipam: Mutex::new(ipam),
+        config,
+        services: services_rx,
+    });
+
+    // Networks left by pods that no longer exist (a crash, a deletion while stopped) go.
+    let live: Vec<String> = pods.all().map(|p| uid(p)).collect();
+    if let Ok(networks) = shared.netd.pod_networks() {
+        for id in networks.into_iter().filter(|id| !live.contains(id)) {
+            if let Err(e) = shared.netd.delete_pod_network(&id).await {
+                tracing::warn!(pod = %id, error = %e, "remove a leftover pod network");
+            }
+        }
+    }
+
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let initial: Vec<Arc<Value>> = pods.all().cloned().collect();
+    for pod in initial {
+        sync_pod(&shared, &mut workers, &mut tasks, &pod);
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            event = pods.next() => match event {
+                Some(event) if event.event_type == apiserver::EventType::Deleted => {
+                    if let Some(worker) = workers.get(&uid(&event.object)) {
+                        let _ = worker.stop.send(Some(0));
+                    }
+                }
+                Some(event) => sync_pod(&shared, &mut workers, &mut tasks, &event.object),
+                None => {
+                    let all: Vec<Arc<Value>> = pods.all().cloned().collect();
+                    for pod in all {
+                        sync_pod(&shared, &mut workers, &mut tasks, &pod);
+                    }
+                }
+            },
+            _ = services.next() => {
+                let _ = services_tx.send(services.all().cloned().collect());
+            },
+            Some(done) = tasks.join_next() => {
+                if let Ok(id) = done {
+                    workers.remove(&id);
+                }
+            }
+        }
+    }
+    for worker in workers.values() {
+        let _ = worker.stop.send(Some(2));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn sync_pod(
+    shared: &Arc<Shared>,
+    workers: &mut HashMap<String, Worker>,
+    tasks: &mut tokio::task::JoinSet<String>,
+    pod: &Arc<Value>,
+) {
+    if !ours(pod, &shared.config.node_name) {
+        return;
+    }
+    let id = uid(pod);
+    let phase = pod["status"]["phase"].as_str().unwrap_or("");
+    match workers.get(&id) {
+        Some(worker) => {
+            if terminating(pod) {
+                let grace = pod["metadata"]["deletionGracePeriodSeconds"]
+                    .as_i64()
+                    .unwrap_or(30);
+                let _ = worker.stop.send(Some(grace));
+            }
+        }
+        None if terminating(pod) || phase == "Succeeded" || phase == "Failed" => {
+            if terminating(pod) {
+                // Nothing runs for it (podd restarted): clean up and finish the delete.
+                let shared = shared.clone();
+                let pod = pod.clone();
+                tasks.spawn(async move {
+                    teardown(&shared, &pod, None).await;
+                    finish_delete(&shared, &pod).await;
+                    uid(&pod)
+                });
+            }
+        }
+        None => {
+            let (stop, stopped) = tokio::sync::watch::channel(None);
+            workers.insert(id, Worker { stop });
+            let shared = shared.clone();
+            let pod = pod.clone();
+            tasks.spawn(async move {
+                let span = tracing::info_span!("pod", namespace = %pod["metadata"]["namespace"].as_str().unwrap_or(""), name = %pod["metadata"]["name"].as_str().unwrap_or(""));
+                let _ = tracing::Instrument::instrument(run_pod(shared, pod.clone(), stopped), span).await;
+                uid(&pod)
+            });
+        }
+    }
+}
+
+/// The restart delay after `restarts` crashes: 10 s doubling to 5 min (kubelet `backOff`).
+pub fn backoff(restarts: u32) -> Duration {
+    Duration::from_secs((10u64 << restarts.saturating_sub(1).min(5)).min(300))
+}
+
+fn now() -> String {
+    apiserver::objects::timestamp(jiff::Timestamp::now())
+}
+
+fn pod_dir(shared: &Shared, pod: &Value) -> PathBuf {
+    shared.config.state_dir.join(uid(pod))
+}
+
+async fn write_status(shared: &Shared, pod: &Value, observed: &Observed) {
+    let Some(pods_r) = apiserver::resources::lookup("", "v1", "pods") else {
+        return;
+    };
+    let (ns, name) = (
+        pod["metadata"]["namespace"].as_str().unwrap_or(""),
+        pod["metadata"]["name"].as_str().unwrap_or(""),
+    );
+    for _ in 0..3 {
+        let Ok(current) = shared.api.get(pods_r, Some(ns), name) else {
+            return;
+        };
+        if current["metadata"]["uid"] != pod["metadata"]["uid"] {
+            return;
+        }
+        let mut updated = Value::clone(&current);
+        updated["status"] = crate::status::pod_status(&current, observed, &now());
+        if updated["status"] == current["status"] {
+            return;
+        }
+        match shared
+            .api
+            .replace_status(
+                pods_r,
+                Some(ns),
+                name,
+                updated,
+                &WriteOptions::by("kubelet"),
+            )
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound { .. }) => return,
+            Err(ApiError::Conflict { .. }) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "write pod status");
+                return;
+            }
+        }
+    }
+}
+
+/// A running container process and what is known of it.
+struct Running {
+    pid: i32,
+    started_at: String,
+}
+
+async fn run_pod(
+    shared: Arc<Shared>,
+    pod: Arc<Value>,
+    mut stopped: tokio::sync::watch::Receiver<Option<i64>>,
+) {
+    let id = uid(&pod);
+    let existing_ip: Option<Ipv4Addr> = pod["status"]["podIP"]
+        .as_str()
+        .and_then(|ip| ip.parse().ok());
+    let ip = match existing_ip {
+        Some(ip) => {
+            shared
+                .ipam
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .reserve(ip);
+            Ok(ip)
+        }
+        None => shared
+            .ipam
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allocate(),
+    };
+    let mut observed = Observed {
+        host_ip: shared.config.node_ip.to_string(),
+        start_time: now(),
+        ..Observed::default()
+    };
+    let containers: Vec<Value> = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let inits: Vec<Value> = pod["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let creating = |c: &Value| Container {
+        name: c["name"].as_str().unwrap_or("").to_string(),
+        image: c["image"].as_str().unwrap_or("").to_string(),
+        state: State::Waiting {
+            reason: "ContainerCreating".into(),
+            message: String::new(),
+        },
+        last: None,
+        restart_count: 0,
+        ready: false,
+    };
+    observed.containers = containers.iter().map(creating).collect();
+    observed.init = inits
+        .iter()
+        .map(|c| {
+            let mut s = creating(c);
+            s.state = State::Waiting {
+                reason: "PodInitializing".into(),
+                message: String::new(),
+            };
+            s
+        })
+        .collect();
+
+    let ip = match ip {
+        Ok(ip) => ip,
+        Err(e) => {
+            tracing::error!(error = %e, "allocate a pod IP");
+            write_status(&shared, &pod, &observed).await;
+            return;
+        }
+    };
+    let network = match shared.netd.create_pod_network(&id, ip).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "create the pod network");
+            shared
+                .ipam
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .release(ip);
+            return;
+        }
+    };
+    observed.pod_ip = Some(ip.to_string());
+    let dir = pod_dir(&shared, &pod);
+    let files = match prepare_files(&shared, &pod, &dir, ip) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, dir = %dir.display(), "write the pod's files");
+            Vec::new()
+        }
+    };
+    let cgroup = shared.config.cgroup_root.as_ref().and_then(|root| {
+        let path = root.join(&id);
+        // Processes left from before a restart of kubicle are stopped: the containers start
+        // afresh, as the kubelet restarts them after a node reboot.
+        let _ = std::fs::write(path.join("cgroup.kill"), "1");
+        std::fs::create_dir_all(&path).ok().map(|()| path)
+    });
+    write_status(&shared, &pod, &observed).await;
+
+    let restart_policy = pod["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always")
+        .to_string();
+    let (exits_tx, mut exits) = mpsc::channel::<(bool, usize, i32)>(64);
+    let mut running: HashMap<(bool, usize), Running> = HashMap::new();
+    let launch = |is_init: bool,
+                  index: usize,
+                  container: &Value,
+                  observed: &mut Observed,
+                  running: &mut HashMap<(bool, usize), Running>| {
+        let slot = if is_init {
+            &mut observed.init[index]
+        } else {
+            &mut observed.containers[index]
+        };
+        let command = match spawn::command_line(container, &shared.config.kubicle_exe) {
+            Ok(c) => c,
+            Err(message) => {
+                let reason = if slot.restart_count == 0
+                    && !matches!(slot.state, State::Waiting { ref reason, .. } if reason == "ErrImagePull")
+                {
+                    "ErrImagePull"
+                } else {
+                    "ImagePullBackOff"
+                };
+                slot.state = State::Waiting {
+                    reason: reason.into(),
+                    message,
+                };
+                return false;
+            }
+        };
+        let services = shared.services.borrow().clone();
+        let service_refs: Vec<&Value> = services.iter().map(|s| &**s).collect();
+        let links = env::service_links(
+            pod["metadata"]["namespace"].as_str().unwrap_or("default"),
+            pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true),
+            &service_refs,
+        );
+        let (links, dropped) = env::trim_service_links(links, env::SERVICE_LINKS_CAP);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "too many services for the container environment: their service links were left out"
+            );
+        }
+        let mut pod_now = Value::clone(&pod);
+        let (pod_ip, host_ip) = (ip.to_string(), shared.config.node_ip.to_string());
+        pod_now["status"]["podIP"] = serde_json::json!(pod_ip);
+        pod_now["status"]["podIPs"] = serde_json::json!([{"ip": pod_ip}]);
+        pod_now["status"]["hostIP"] = serde_json::json!(host_ip);
+        pod_now["status"]["hostIPs"] = serde_json::json!([{"ip": host_ip}]);
+        let lookup = |kind: &str, name: &str| -> Option<Value> {
+            let plural = if kind == "Secret" {
+                "secrets"
+            } else {
+                "configmaps"
+            };
+            let r = apiserver::resources::lookup("", "v1", plural)?;
+            shared
+                .api
+                .get(r, pod["metadata"]["namespace"].as_str(), name)
+                .ok()
+                .map(|o| Value::clone(&o))
+        };
+        let mut vars = match env::container_env(&pod_now, container, &links, &lookup) {
+            Ok(v) => v,
+            Err(e) => {
+                slot.state = State::Waiting {
+                    reason: "CreateContainerConfigError".into(),
+                    message: e.to_string(),
+                };
+                return false;
+            }
+        };
+        if !vars.iter().any(|(k, _)| k == "HOSTNAME") {
+            vars.push((
+                "HOSTNAME".into(),
+                dns_config::hostname(&pod, &shared.config.cluster_domain),
+            ));
+        }
+        let expand = |s: &str| {
+            env::expand(s, &|k| {
+                vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+        };
+        let command: Vec<String> = command.iter().map(|a| expand(a)).collect();
+        let init = InitArgs {
+            netns: network.netns_path.clone(),
+            hostname: dns_config::hostname(&pod, &shared.config.cluster_domain),
+            etc_files: files.clone(),
+            cgroup: cgroup.clone(),
+            working_dir: container["workingDir"].as_str().map(PathBuf::from),
+            command,
+        };
+        let log = dir.join(format!("{}.log", slot.name));
+        match spawn::start(&shared.config.kubicle_exe, &init, &vars, &log) {
+            Ok(mut child) => {
+                let pid = child.id().map(|p| p as i32).unwrap_or(0);
+                let started_at = now();
+                slot.state = State::Running {
+                    started_at: started_at.clone(),
+                };
+                slot.ready = !is_init;
+                running.insert((is_init, index), Running { pid, started_at });
+                let tx = exits_tx.clone();
+                tokio::spawn(async move {
+                    let code = match child.wait().await {
+                        Ok(status) => status.code().unwrap_or_else(|| {
+                            128 + std::os::unix::process::ExitStatusExt::signal(&status)
+                                .unwrap_or(0)
+                        }),
+                        Err(_) => 255,
+                    };
+                    let _ = tx.send((is_init, index, code)).await;
+                });
+                true
+            }
+            Err(e) => {
+                slot.state = State::Waiting {
+                    reason: "RunContainerError".into(),
+                    message: e.to_string(),
+                };
+                false
+            }
+        }
+    };
+
+    // Init containers, in order; app containers once they all succeeded.
+    let mut next_init = 0;
+    let mut retry_at: HashMap<(bool, usize), tokio::time::Instant> = HashMap::new();
+    if inits.is_empty() {
+        for (i, c) in containers.iter().enumerate() {
+            if !launch(false, i, c, &mut observed, &mut running) {
+                retry_at.insert((false, i), tokio::time::Instant::now() + backoff(1));
+            }
+        }
+    } else if !launch(true, 0, &inits[0], &mut observed, &mut running) {
+        retry_at.insert((true, 0), tokio::time::Instant::now() + backoff(1));
+    }
+    write_status(&shared, &pod, &observed).await;
+
+    let grace = loop {
+        let next_retry = retry_at
+            .values()
+            .min()
+            .copied()
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            changed = stopped.changed() => {
+                let grace = if changed.is_err() { Some(0) } else { *stopped.borrow() };
+                if let Some(grace) = grace { break grace; }
+            }
+            Some((is_init, index, code)) = exits.recv() => {
+                let Some(run) = running.remove(&(is_init, index)) else { continue };
+                let slot = if is_init { &mut observed.init[index] } else { &mut observed.containers[index] };
+                let finished = State::Terminated {
+                    exit_code: code,
+                    reason: if code == 0 { "Completed".into() } else { "Error".into() },
+                    started_at: run.started_at.clone(),
+                    finished_at: now(),
+                };
+                let restart = if is_init { code != 0 && restart_policy != "Never" } else {
+                    match restart_policy.as_str() { "Always" => true, "OnFailure" => code != 0, _ => false }
+                };
+                if is_init && code == 0 {
+                    slot.state = finished;
+                    next_init += 1;
+                    if next_init < inits.len() {
+                        if !launch(true, next_init, &inits[next_init], &mut observed, &mut running) {
+                            retry_at.insert((true, next_init), tokio::time::Instant::now() + backoff(1));
+                        }
+                    } else {
+                        for (i, c) in containers.iter().enumerate() {
+                            if !launch(false, i, c, &mut observed, &mut running) {
+                                retry_at.insert((false, i), tokio::time::Instant::now() + backoff(1));
+                            }
+                        }
+                    }
+                } else if restart {
+                    // A container that ran for 10 minutes starts its backoff afresh.
+                    let ran_long = run.started_at.parse::<jiff::Timestamp>().is_ok_and(|t| jiff::Timestamp::now().as_second() - t.as_second() > 600);
+                    slot.last = Some(finished);
+                    slot.restart_count += 1;
+                    let delay = if ran_long { backoff(1) } else { backoff(slot.restart_count) };
+                    slot.state = State::Waiting { reason: "CrashLoopBackOff".into(), message: format!("back-off {}s restarting failed container={} pod={}", delay.as_secs(), slot.name, pod["metadata"]["name"].as_str().unwrap_or("")) };
+                    slot.ready = false;
+                    retry_at.insert((is_init, index), tokio::time::Instant::now() + delay);
+                } else {
+                    slot.state = finished;
+                    slot.ready = false;
+                }
+                write_status(&shared, &pod, &observed).await;
+            }
+            _ = tokio::time::sleep_until(next_retry) => {
+                let due: Vec<(bool, usize)> = retry_at.iter().filter(|(_, at)| **at <= tokio::time::Instant::now()).map(|(k, _)| *k).collect();
+                for key in due {
+                    retry_at.remove(&key);
+                    let container = if key.0 { &inits[key.1] } else { &containers[key.1] };
+                    if !launch(key.0, key.1, container, &mut observed, &mut running) {
+                        let restarts = if key.0 { observed.init[key.1].restart_count } else { observed.containers[key.1].restart_count };
+                        if key.0 { observed.init[key.1].restart_count += 1 } else { observed.containers[key.1].restart_count += 1 }
+                        retry_at.insert(key, tokio::time::Instant::now() + backoff(restarts + 1));
+                    }
+                }
+                write_status(&shared, &pod, &observed).await;
+            }
+        }
+    };
+
+    // Stop: SIGTERM to every container's process group, SIGKILL after the grace period.
+    let pids: Vec<i32> = running.values().map(|r| r.pid).filter(|p| *p > 0).collect();
+    for pid in &pids {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(grace.max(0) as u64);
+    while !running.is_empty() && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, exits.recv()).await {
+            Ok(Some((is_init, index, _))) => {
+                running.remove(&(is_init, index));
+            }
+            _ => break,
+        }
+    }
+    teardown(&shared, &pod, Some(&running)).await;
+    finish_delete(&shared, &pod).await;
+}
+
+/// The pod's /etc files: resolv.conf, hosts, hostname.
+fn prepare_files(
+    shared: &Shared,
+    pod: &Value,
+    dir: &PathBuf,
+    ip: Ipv4Addr,
+) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let (resolv, warnings) = dns_config::resolv_conf(
+        pod,
+        shared.config.cluster_dns,
+        &shared.config.cluster_domain,
+        &shared.config.host_resolv_conf,
+    );
+    for warning in warnings {
+        tracing::warn!(%warning, "DNSConfigForming");
+    }
+    let hosts = dns_config::hosts_file(
+        pod,
+        &[std::net::IpAddr::V4(ip)],
+        &shared.config.cluster_domain,
+    );
+    let hostname = format!(
+        "{}\n",
+        dns_config::hostname(pod, &shared.config.cluster_domain)
+    );
+    let mut files = Vec::new();
+    for (name, text) in [
+        ("resolv.conf", resolv),
+        ("hosts", hosts),
+        ("hostname", hostname),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// Kills whatever is left (the whole cgroup, then each process group), removes the network,
+/// the IP, the cgroup and the pod's files.
+async fn teardown(shared: &Shared, pod: &Value, running: Option<&HashMap<(bool, usize), Running>>) {
+    let id = uid(pod);
+    if let Some(root) = &shared.config.cgroup_root {
+        let cgroup = root.join(&id);
+        // cgroup.kill (Linux 5.14) kills every process of the pod, including ones a container
+        // started in the background (cgroup-v2.rst, "cgroup.kill").
+        let _ = std::fs::write(cgroup.join("cgroup.kill"), "1");
+        for _ in 0..50 {
+            if std::fs::remove_dir(&cgroup).is_ok() || !cgroup.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    if let Some(running) = running {
+        for r in running.values().filter(|r| r.pid > 0) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(r.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    if let Err(e) = shared.netd.delete_pod_network(&id).await {
+        tracing::warn!(error = %e, "remove the pod network");
+    }
+    if let Some(ip) = pod["status"]["podIP"]
+        .as_str()
+        .and_then(|ip| ip.parse().ok())
+    {
+        shared
+            .ipam
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(ip);
+    }
+    let _ = std::fs::remove_dir_all(pod_dir(shared, pod));
+}
+
+/// Finishes a graceful delete: the pod is removed once its containers are gone.
+async fn finish_delete(shared: &Shared, pod: &Value) {
+    let Some(pods_r) = apiserver::resources::lookup("", "v1", "pods") else {
+        return;
+    };
+    let (ns, name) = (
+        pod["metadata"]["namespace"].as_str(),
+        pod["metadata"]["name"].as_str().unwrap_or(""),
+    );
+    let Ok(current) = shared.api.get(pods_r, ns, name) else {
+        return;
+    };
+    if current["metadata"]["uid"] != pod["metadata"]["uid"] || !terminating(&current) {
+        return;
+    }
+    let options = DeleteOptions {
+        grace_period_seconds: Some(0),
+        precondition_uid: Some(uid(pod)),
+        ..DeleteOptions::default()
+    };
+    if let Err(e) = shared
+        .api
+        .delete_if_present(pods_r, ns, name, &options)
+        .await
+    {
+        tracing::warn!(error = %e, "finish deleting the pod");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_minutes() {
+        let secs: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+}

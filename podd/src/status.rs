@@ -1,0 +1,296 @@
+//! Pod and container status as the kubelet reports them (`pkg/kubelet/status`,
+//! `kubelet_pods.go` `generateAPIPodStatus`): phase, conditions, podIP(s), container states.
+
+use serde_json::{Value, json};
+
+/// The state of one container, as podd tracks it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Not running: `ContainerCreating`, `CrashLoopBackOff`, `ErrImagePull`, ...
+    Waiting {
+        /// Reason.
+        reason: String,
+        /// Message.
+        message: String,
+    },
+    /// Running since the time given (RFC 3339).
+    Running {
+        /// Start time.
+        started_at: String,
+    },
+    /// Exited.
+    Terminated {
+        /// Exit code (128 + signal for a signal).
+        exit_code: i32,
+        /// `Completed` or `Error`.
+        reason: String,
+        /// Start time.
+        started_at: String,
+        /// Exit time.
+        finished_at: String,
+    },
+}
+
+impl State {
+    fn to_json(&self) -> Value {
+        match self {
+            State::Waiting { reason, message } => {
+                let mut w = json!({"reason": reason});
+                if !message.is_empty() {
+                    w["message"] = json!(message);
+                }
+                json!({"waiting": w})
+            }
+            State::Running { started_at } => json!({"running": {"startedAt": started_at}}),
+            State::Terminated {
+                exit_code,
+                reason,
+                started_at,
+                finished_at,
+            } => json!({"terminated": {
+                "exitCode": exit_code, "reason": reason, "startedAt": started_at, "finishedAt": finished_at}}),
+        }
+    }
+}
+
+/// One container's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    /// Container name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Current state.
+    pub state: State,
+    /// The previous termination, if any.
+    pub last: Option<State>,
+    /// Restarts so far.
+    pub restart_count: u32,
+    /// Readiness (no readiness probe: ready while running).
+    pub ready: bool,
+}
+
+impl Container {
+    fn to_json(&self) -> Value {
+        let running = matches!(self.state, State::Running { .. });
+        json!({
+            "name": self.name,
+            "image": self.image,
+            "imageID": "",
+            "containerID": format!("kubicle://{}", self.name),
+            "state": self.state.to_json(),
+            "lastState": self.last.as_ref().map(State::to_json).unwrap_or_else(|| json!({})),
+            "restartCount": self.restart_count,
+            "ready": self.ready && running,
+            "started": running,
+        })
+    }
+}
+
+/// What podd knows about a pod.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The pod IP, once the sandbox exists.
+    pub pod_ip: Option<String>,
+    /// The node IP.
+    pub host_ip: String,
+    /// When podd started the pod (RFC 3339).
+    pub start_time: String,
+    /// Init containers, in order.
+    pub init: Vec<Container>,
+    /// App containers.
+    pub containers: Vec<Container>,
+}
+
+/// The phase: Pending until every app container has started, Succeeded/Failed when all
+/// have terminated and none will restart, Running otherwise (`getPhase`).
+pub fn phase(restart_policy: &str, observed: &Observed) -> &'static str {
+    let all = &observed.containers;
+    if all.is_empty()
+        || observed
+            .init
+            .iter()
+            .any(|c| !matches!(c.state, State::Terminated { exit_code: 0, .. }))
+    {
+        return "Pending";
+    }
+    let running = all
+        .iter()
+        .filter(|c| matches!(c.state, State::Running { .. }))
+        .count();
+    let waiting = all
+        .iter()
+        .filter(|c| matches!(c.state, State::Waiting { .. }))
+        .count();
+    let failed = all
+        .iter()
+        .filter(|c| matches!(c.state, State::Terminated { exit_code, .. } if exit_code != 0))
+        .count();
+    if waiting > 0 && running == 0 && all.iter().all(|c| c.restart_count == 0 && c.last.is_none()) {
+        return "Pending";
+    }
+    if running > 0 || waiting > 0 {
+        return "Running";
+    }
+    match restart_policy {
+        "Always" => "Running",
+        _ if failed > 0 => "Failed",
+        _ => "Succeeded",
+    }
+}
+
+/// The full pod status.
+pub fn pod_status(pod: &Value, observed: &Observed, now: &str) -> Value {
+    let restart_policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+    let phase = phase(restart_policy, observed);
+    let initialized = observed
+        .init
+        .iter()
+        .all(|c| matches!(c.state, State::Terminated { exit_code: 0, .. }));
+    let ready = initialized
+        && !observed.containers.is_empty()
+        && observed
+            .containers
+            .iter()
+            .all(|c| c.ready && matches!(c.state, State::Running { .. }));
+    let previous = &pod["status"]["conditions"];
+    let condition = |kind: &str, ok: bool| {
+        let status = if ok { "True" } else { "False" };
+        let since = previous
+            .as_array()
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == kind && c["status"] == status)
+            })
+            .and_then(|c| c["lastTransitionTime"].as_str())
+            .unwrap_or(now)
+            .to_string();
+        json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": since})
+    };
+    let mut status = json!({
+        "phase": phase,
+        "conditions": [
+            condition("PodReadyToStartContainers", observed.pod_ip.is_some()),
+            condition("Initialized", initialized),
+            condition("Ready", ready),
+            condition("ContainersReady", ready),
+            condition("PodScheduled", true),
+        ],
+        "hostIP": observed.host_ip,
+        "hostIPs": [{"ip": observed.host_ip}],
+        "startTime": observed.start_time,
+        "containerStatuses": observed.containers.iter().map(Container::to_json).collect::<Vec<_>>(),
+        "qosClass": pod["status"]["qosClass"].as_str().unwrap_or("BestEffort"),
+    });
+    if !observed.init.is_empty() {
+        status["initContainerStatuses"] = json!(
+            observed
+                .init
+                .iter()
+                .map(Container::to_json)
+                .collect::<Vec<_>>()
+        );
+    }
+    if let Some(ip) = &observed.pod_ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(state: State, restarts: u32) -> Container {
+        Container {
+            name: "c".into(),
+            image: "i".into(),
+            state,
+            last: None,
+            restart_count: restarts,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn phases() {
+        let running = State::Running {
+            started_at: "t".into(),
+        };
+        let done = |code| State::Terminated {
+            exit_code: code,
+            reason: "Completed".into(),
+            started_at: "t".into(),
+            finished_at: "t".into(),
+        };
+        let waiting = State::Waiting {
+            reason: "ContainerCreating".into(),
+            message: String::new(),
+        };
+        let observed = |states: Vec<Container>| Observed {
+            containers: states,
+            ..Observed::default()
+        };
+        assert_eq!(
+            phase("Always", &observed(vec![container(waiting.clone(), 0)])),
+            "Pending"
+        );
+        assert_eq!(
+            phase("Always", &observed(vec![container(running.clone(), 0)])),
+            "Running"
+        );
+        assert_eq!(
+            phase("Never", &observed(vec![container(done(0), 0)])),
+            "Succeeded"
+        );
+        assert_eq!(
+            phase("Never", &observed(vec![container(done(1), 0)])),
+            "Failed"
+        );
+        assert_eq!(
+            phase("Always", &observed(vec![container(waiting, 2)])),
+            "Running",
+            "crash loop"
+        );
+        let mut init_pending = observed(vec![container(running, 0)]);
+        init_pending.init = vec![container(
+            State::Running {
+                started_at: "t".into(),
+            },
+            0,
+        )];
+        assert_eq!(phase("Always", &init_pending), "Pending");
+    }
+
+    #[test]
+    fn ready_needs_every_container_running_and_keeps_transition_times() {
+        let pod = json!({"spec": {"restartPolicy": "Always"},
+                         "status": {"conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "early"}]}});
+        let observed = Observed {
+            pod_ip: Some("10.244.0.2".into()),
+            host_ip: "10.244.0.1".into(),
+            start_time: "t".into(),
+            init: vec![],
+            containers: vec![container(
+                State::Running {
+                    started_at: "t".into(),
+                },
+                0,
+            )],
+        };
+        let status = pod_status(&pod, &observed, "now");
+        assert_eq!(status["phase"], "Running");
+        assert_eq!(status["podIP"], "10.244.0.2");
+        let ready = status["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .expect("ready");
+        assert_eq!(ready["status"], "True");
+        let scheduled = status["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "PodScheduled"))
+            .expect("scheduled");
+        assert_eq!(scheduled["lastTransitionTime"], "early");
+    }
+}
