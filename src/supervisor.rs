@@ -24,7 +24,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     // which the API listener on 127.0.0.1 needs.
     let netd = if config.pods {
         let netd = netd::Netd::start(netd::Config {
-            bridge: "kubicle0".to_string(),
+            bridge: BRIDGE.to_string(),
             pod_cidr: config.pod_cidr,
             run_dir: config.run_dir(),
             veth_prefix: "kv".to_string(),
@@ -43,6 +43,14 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         .local_addr()
         .context("read the API server's address")?;
     let cluster = config.cluster(address.port());
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
+    ClusterRecord {
+        name: config.cluster_name.clone(),
+        pod_cidr: config.pod_cidr,
+    }
+    .write(&config.data_dir)
+    .context("write cluster.json")?;
     let api = apiserver::Api::open(&config.data_dir, cluster)
         .await
         .with_context(|| format!("open the store in {}", config.data_dir.display()))?;
@@ -146,6 +154,9 @@ pub(crate) enum ResetError {
     /// The directory does not look like a kubicle data directory.
     #[error("{0} does not look like a kubicle data directory (no state.db): refusing to remove it")]
     NotADataDir(String),
+    /// Removing the node network failed.
+    #[error("remove the node network")]
+    Network(#[source] netd::Error),
     /// Removing failed.
     #[error("remove {path}")]
     Remove {
@@ -168,11 +179,126 @@ pub(crate) fn reset(data_dir: &Path, yes: bool) -> Result<(), ResetError> {
     if !yes && !confirm(data_dir) {
         return Err(ResetError::NotConfirmed);
     }
+    if let Some(record) = ClusterRecord::read(data_dir) {
+        stop_pod_processes(&record.name);
+        let netns_dir = data_dir.join("run").join("netns");
+        // The bridge lives in the network namespace the cluster ran in. If it is not here,
+        // that namespace is gone (or elsewhere): only the bind mounts are ours to undo.
+        if nix::net::if_::if_nametoindex(BRIDGE).is_ok() {
+            remove_node_network(data_dir, &record)?;
+        } else if netns_dir.exists() {
+            unmount_all(&netns_dir);
+        }
+    }
     std::fs::remove_dir_all(data_dir).map_err(|source| ResetError::Remove {
         path: data_dir.display().to_string(),
         source,
     })?;
     println!("kubicle: removed {}", data_dir.display());
+    Ok(())
+}
+
+/// What `kubicle reset` needs to know about a cluster that may no longer run: written by
+/// `kubicle up` to `<data-dir>/cluster.json`.
+#[derive(Debug)]
+pub(crate) struct ClusterRecord {
+    /// The cluster name (it scopes the cgroups).
+    pub(crate) name: String,
+    /// The pod CIDR (the bridge's address).
+    pub(crate) pod_cidr: ipnet::Ipv4Net,
+}
+
+impl ClusterRecord {
+    fn path(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("cluster.json")
+    }
+
+    pub(crate) fn write(&self, data_dir: &Path) -> std::io::Result<()> {
+        let text = format!(
+            "{{\"name\": \"{}\", \"podCIDR\": \"{}\", \"bridge\": \"{BRIDGE}\"}}\n",
+            self.name, self.pod_cidr
+        );
+        std::fs::write(Self::path(data_dir), text)
+    }
+
+    fn read(data_dir: &Path) -> Option<ClusterRecord> {
+        let text = std::fs::read_to_string(Self::path(data_dir)).ok()?;
+        let field = |key: &str| -> Option<String> {
+            let rest = text.split(&format!("\"{key}\": \"")).nth(1)?;
+            Some(rest.split('"').next()?.to_string())
+        };
+        Some(ClusterRecord {
+            name: field("name")?,
+            pod_cidr: field("podCIDR")?.parse().ok()?,
+        })
+    }
+}
+
+/// The bridge every cluster's pods hang off (link names are per network namespace).
+pub(crate) const BRIDGE: &str = "kubicle0";
+
+/// Kills every process of every pod of the cluster (through their cgroups) and removes the
+/// cgroups.
+fn stop_pod_processes(cluster: &str) {
+    for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+        let dir = Path::new(root).join(format!("kubicle-{cluster}"));
+        let Ok(pods) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for pod in pods.flatten().filter(|e| e.path().is_dir()) {
+            // cgroup.kill: every process of the pod, at once (cgroup-v2.rst).
+            let _ = std::fs::write(pod.path().join("cgroup.kill"), "1");
+            for _ in 0..100 {
+                if std::fs::remove_dir(pod.path()).is_ok() {
+                    println!(
+                        "kubicle: stopped the processes of pod {}",
+                        pod.file_name().to_string_lossy()
+                    );
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        if std::fs::remove_dir(&dir).is_ok() {
+            println!("kubicle: removed cgroup {}", dir.display());
+        }
+    }
+}
+
+/// Detaches the bind mounts of pod network namespaces (and of their directory), so removing
+/// the data dir cannot fail on a busy mount point.
+fn unmount_all(netns_dir: &Path) {
+    use nix::mount::{MntFlags, umount2};
+    if let Ok(entries) = std::fs::read_dir(netns_dir) {
+        for entry in entries.flatten() {
+            let _ = umount2(&entry.path(), MntFlags::MNT_DETACH);
+        }
+    }
+    let _ = umount2(netns_dir, MntFlags::MNT_DETACH);
+}
+
+/// Removes the pods' network namespaces and veths and the bridge, through netd.
+fn remove_node_network(data_dir: &Path, record: &ClusterRecord) -> Result<(), ResetError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ResetError::Remove {
+            path: "the node network".into(),
+            source,
+        })?;
+    runtime
+        .block_on(async {
+            let netd = netd::Netd::start(netd::Config {
+                bridge: BRIDGE.to_string(),
+                pod_cidr: record.pod_cidr,
+                run_dir: data_dir.join("run"),
+                veth_prefix: "kv".to_string(),
+            })
+            .await?;
+            netd.teardown().await
+        })
+        .map_err(ResetError::Network)?;
+    println!("kubicle: removed the node network (bridge {BRIDGE}, pod network namespaces)");
     Ok(())
 }
 

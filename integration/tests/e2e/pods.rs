@@ -224,3 +224,48 @@ fn crashing_containers_back_off_and_unknown_images_fail_to_pull() {
     );
     assert!(message.contains("kubicle/host"), "{message}");
 }
+
+#[test]
+fn reset_removes_what_a_crashed_cluster_left() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut c = Cluster::start("pods-reset");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: sleeper}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sleep, '3600']}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
+        .success();
+    wait_running(&c, "sleeper");
+    let cgroup = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .map(|root| std::path::Path::new(root).join(format!("kubicle-{}", c.name)))
+        .find(|dir| dir.exists())
+        .expect("the cluster's cgroup");
+    let pids: Vec<String> = std::fs::read_dir(&cgroup)
+        .expect("pod cgroups")
+        .flatten()
+        .filter_map(|pod| std::fs::read_to_string(pod.path().join("cgroup.procs")).ok())
+        .flat_map(|procs| procs.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(!pids.is_empty(), "the pod's process is in its cgroup");
+    // A crash leaves the pod's processes running.
+    c.kill9();
+    assert!(
+        pids.iter()
+            .all(|pid| std::path::Path::new("/proc").join(pid).exists())
+    );
+    let reset = integration::run(
+        std::process::Command::new(integration::kubicle_bin())
+            .args(["reset", "--yes", "--data-dir"])
+            .arg(&c.data_dir),
+        None,
+        wait(),
+    );
+    assert!(reset.ok(), "{}\n{}", reset.stdout, reset.stderr);
+    eventually("the pod's processes are gone", wait(), || {
+        pids.iter()
+            .all(|pid| !std::path::Path::new("/proc").join(pid).exists())
+            .then_some(())
+    });
+    assert!(!cgroup.exists(), "the cluster's cgroup is gone");
+    assert!(!c.data_dir.exists(), "the data dir is gone");
+}
