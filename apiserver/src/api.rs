@@ -97,6 +97,7 @@ pub struct Api {
     store: Arc<Store>,
     cluster: Arc<ClusterConfig>,
     allocators: Arc<Allocators>,
+    node_streams: Arc<std::sync::OnceLock<Arc<dyn crate::streams::NodeStreams>>>,
 }
 
 fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> ObjectKey {
@@ -136,6 +137,7 @@ impl Api {
             store,
             cluster: Arc::new(cluster),
             allocators: Arc::new(allocators),
+            node_streams: Arc::new(std::sync::OnceLock::new()),
         };
         for ns in SYSTEM_NAMESPACES {
             let exists = api.get(namespaces(), None, ns).is_ok();
@@ -151,6 +153,16 @@ impl Api {
             }
         }
         Ok(api)
+    }
+
+    /// Registers the pod runtime's streams (once; later calls are ignored).
+    pub fn set_node_streams(&self, streams: Arc<dyn crate::streams::NodeStreams>) {
+        let _ = self.node_streams.set(streams);
+    }
+
+    /// The pod runtime's streams, if one runs.
+    pub fn node_streams(&self) -> Option<&Arc<dyn crate::streams::NodeStreams>> {
+        self.node_streams.get()
     }
 
     /// The cluster-wide settings.

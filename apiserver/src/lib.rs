@@ -14,6 +14,7 @@
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
 //! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
 //! - `status`: every error as a Kubernetes `Status`.
+//! - `streams`: the pod runtime's log streams behind `pods/log` (**API Boundary**).
 //! - `tls`: CA, serving certificate, token, kubeconfig.
 //! - `http`: the HTTPS router and accept loop.
 
@@ -35,6 +36,7 @@ pub mod selector;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod streams;
 pub mod table;
 pub mod tls;
 pub mod validate;

@@ -49,6 +49,8 @@ struct Shared {
     ipam: Mutex<netd::Ipam>,
     config: Config,
     services: tokio::sync::watch::Receiver<Vec<Arc<Value>>>,
+    /// Containers running now (for `kubectl logs -f`).
+    running: crate::logs::Running,
 }
 
 struct Worker {
@@ -96,12 +98,18 @@ pub async fn run(api: Api, netd: Arc<netd::Netd>, config: Config, shutdown: Canc
     let ipam = netd::Ipam::new(config.pod_cidr, in_use, None);
     let (services_tx, services_rx) =
         tokio::sync::watch::channel(services.all().cloned().collect::<Vec<_>>());
+    let running: crate::logs::Running = Arc::default();
+    api.set_node_streams(Arc::new(crate::logs::PodLogs {
+        state_dir: config.state_dir.clone(),
+        running: running.clone(),
+    }));
     let shared = Arc::new(Shared {
         api: api.clone(),
         netd,
         ipam: Mutex::new(ipam),
         config,
         services: services_rx,
+        running,
     });
 
     // Networks left by pods that no longer exist (a crash, a deletion while stopped) go.
@@ -454,7 +462,14 @@ async fn run_pod(
             working_dir: container["workingDir"].as_str().map(PathBuf::from),
             command,
         };
-        let log = dir.join(format!("{}.log", slot.name));
+        let log = crate::logs::log_path(&shared.config.state_dir, &id, &slot.name, false);
+        if slot.restart_count > 0 {
+            // The previous instance's log stays for `kubectl logs --previous`.
+            let _ = std::fs::rename(
+                &log,
+                crate::logs::log_path(&shared.config.state_dir, &id, &slot.name, true),
+            );
+        }
         match spawn::start(&shared.config.kubicle_exe, &init, &vars, &log) {
             Ok(mut child) => {
                 let pid = child.id().map(|p| p as i32).unwrap_or(0);
@@ -464,6 +479,11 @@ async fn run_pod(
                 };
                 slot.ready = !is_init;
                 running.insert((is_init, index), Running { pid, started_at });
+                shared
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((id.clone(), slot.name.clone()));
                 let tx = exits_tx.clone();
                 tokio::spawn(async move {
                     let code = match child.wait().await {
@@ -515,6 +535,7 @@ async fn run_pod(
             Some((is_init, index, code)) = exits.recv() => {
                 let Some(run) = running.remove(&(is_init, index)) else { continue };
                 let slot = if is_init { &mut observed.init[index] } else { &mut observed.containers[index] };
+                shared.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&(id.clone(), slot.name.clone()));
                 let finished = State::Terminated {
                     exit_code: code,
                     reason: if code == 0 { "Completed".into() } else { "Error".into() },
@@ -586,6 +607,11 @@ async fn run_pod(
             _ => break,
         }
     }
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(pod_uid, _)| *pod_uid != id);
     teardown(&shared, &pod, Some(&running)).await;
     finish_delete(&shared, &pod).await;
 }

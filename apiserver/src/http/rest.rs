@@ -284,11 +284,28 @@ pub(crate) async fn handle(
         (&Method::GET, Some(name), Some("scale")) => {
             Ok(json_response(StatusCode::OK, &api.get_scale(r, ns, name)?))
         }
-        (
-            &Method::GET | &Method::POST,
-            Some(name),
-            Some(stream @ ("log" | "exec" | "portforward")),
-        ) => {
+        (&Method::GET, Some(name), Some("log")) => {
+            let pod = api.get(r, ns, name)?;
+            let options = crate::streams::LogOptions {
+                container: params.get("container").map(str::to_string),
+                follow: params.flag("follow"),
+                previous: params.flag("previous"),
+                tail_lines: params.get("tailLines").and_then(|v| v.parse().ok()),
+                limit_bytes: params.get("limitBytes").and_then(|v| v.parse().ok()),
+            };
+            let Some(streams) = api.node_streams() else {
+                return Err(ApiError::BadRequest(format!(
+                    "pod {name} log: no pod runtime runs on this node (kubicle up without root, or --no-pods)"
+                )));
+            };
+            let body = streams.log(&pod, &options)?;
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(http::header::CONTENT_TYPE, "text/plain")
+                .body(Body::from_stream(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+        }
+        (&Method::GET | &Method::POST, Some(name), Some(stream @ ("exec" | "portforward"))) => {
             let pod = api.get(r, ns, name)?;
             Err(ApiError::BadRequest(format!(
                 "pod {name} {stream}: no pod runtime is serving this node yet (the pod's phase is {})",

@@ -152,7 +152,7 @@ fn environment_resolv_conf_and_hosts_are_the_kubelets() {
         .success();
     let pod_ip = wait_running(&c, "show");
     let out = eventually("the container printed its environment", wait(), || {
-        let text = log(&c, "show", "show");
+        let text = c.kubectl(&["logs", "show"]).stdout;
         (text.matches("---").count() >= 3).then_some(text)
     });
     let mut sections = out.split("---\n");
@@ -268,4 +268,47 @@ fn reset_removes_what_a_crashed_cluster_left() {
     });
     assert!(!cgroup.exists(), "the cluster's cgroup is gone");
     assert!(!c.data_dir.exists(), "the data dir is gone");
+}
+
+#[test]
+fn kubectl_logs_tail_follow_previous_and_container() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-logs");
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: two}\nspec:\n  containers:\n  - {name: a, image: kubicle/host, command: [sh, -c, 'for i in 1 2 3; do echo line-$i; done; exec sleep 3600']}\n  - {name: b, image: kubicle/host, command: [sh, -c, 'echo b-start; exit 1']}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: counter}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: kubicle/host, command: [sh, -c, 'for i in 1 2 3 4 5; do echo tick-$i; sleep 0.2; done']}\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pods))
+        .success();
+    // -f follows the container until it ends, then kubectl exits 0.
+    let followed = eventually("kubectl logs -f of a running container", wait(), || {
+        let out = c.kubectl(&["logs", "-f", "counter"]);
+        out.ok().then_some(out.stdout)
+    });
+    assert!(followed.contains("tick-5"), "{followed}");
+    eventually("container a logged", wait(), || {
+        c.kubectl(&["logs", "two", "-c", "a"])
+            .stdout
+            .contains("line-3")
+            .then_some(())
+    });
+    assert_eq!(
+        c.kubectl(&["logs", "two", "-c", "a", "--tail=1"]).success(),
+        "line-3\n"
+    );
+    eventually("b restarted once", wait(), || {
+        (jsonpath(
+            &c,
+            &["pod", "two"],
+            "{.status.containerStatuses[1].restartCount}",
+        ) != "0")
+            .then_some(())
+    });
+    eventually("the previous instance's log", wait(), || {
+        c.kubectl(&["logs", "two", "-c", "b", "--previous"])
+            .stdout
+            .contains("b-start")
+            .then_some(())
+    });
+    let unknown = c.kubectl(&["logs", "two", "-c", "nope"]);
+    assert!(unknown.failure().contains("nope"), "{}", unknown.stderr);
 }

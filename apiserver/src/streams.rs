@@ -1,0 +1,69 @@
+//! The node's streams behind `pods/log` (and, later, `exec` and `portforward`): the API
+//! server serves the URL, the pod runtime (podd) provides the bytes through [`NodeStreams`].
+//!
+//! **API Boundary:** the apiserver knows nothing about where logs live; podd registers its
+//! implementation with [`crate::Api::set_node_streams`] at start.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::Value;
+
+use crate::status::ApiError;
+
+/// `PodLogOptions` as the query of `GET .../pods/<name>/log` carries them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogOptions {
+    /// The container (`container=`); required when the pod has several.
+    pub container: Option<String>,
+    /// `follow=true`: keep streaming until the container ends.
+    pub follow: bool,
+    /// `previous=true`: the log of the previous instance (before the last restart).
+    pub previous: bool,
+    /// `tailLines=N`: only the last N lines.
+    pub tail_lines: Option<usize>,
+    /// `limitBytes=N`: stop after N bytes.
+    pub limit_bytes: Option<usize>,
+}
+
+/// A stream of log bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// What the pod runtime offers the API server.
+pub trait NodeStreams: Send + Sync + std::fmt::Debug {
+    /// The log of one container of `pod`.
+    fn log(&self, pod: &Value, options: &LogOptions) -> Result<ByteStream, ApiError>;
+}
+
+/// The container a log request means: the one named, or the pod's only one (kubectl names
+/// the container itself when there are several).
+pub fn choose_container(pod: &Value, wanted: Option<&str>) -> Result<String, ApiError> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    let names: Vec<&str> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|field| pod["spec"][*field].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    match wanted {
+        Some(c) if names.contains(&c) => Ok(c.to_string()),
+        Some(c) => Err(ApiError::BadRequest(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+        None => {
+            let containers: Vec<&str> = pod["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            match containers.as_slice() {
+                [one] => Ok(one.to_string()),
+                many => Err(ApiError::BadRequest(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    many.join(" ")
+                ))),
+            }
+        }
+    }
+}
