@@ -372,6 +372,8 @@ async fn run_pod(
         .to_string();
     let (exits_tx, mut exits) = mpsc::channel::<(bool, usize, i32)>(64);
     let mut running: HashMap<(bool, usize), Running> = HashMap::new();
+    // Probes of the running app containers, by index (set up at each start).
+    let probe_ctx: Mutex<HashMap<usize, ProbeCtx>> = Mutex::default();
     let launch = |is_init: bool,
                   index: usize,
                   container: &Value,
@@ -477,7 +479,23 @@ async fn run_pod(
                 slot.state = State::Running {
                     started_at: started_at.clone(),
                 };
-                slot.ready = !is_init;
+                // Without a readiness probe a running container is ready; with one, only
+                // once the probe has succeeded.
+                slot.ready = !is_init && container["readinessProbe"].is_null();
+                if !is_init {
+                    let probes = crate::probe::Probe::of(container, tokio::time::Instant::now());
+                    probe_ctx.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                        index,
+                        ProbeCtx {
+                            started: !probes.iter().any(|p| p.kind == crate::probe::Kind::Startup),
+                            probes,
+                            init: init.clone(),
+                            env: vars.clone(),
+                            pid,
+                            container: container.clone(),
+                        },
+                    );
+                }
                 running.insert((is_init, index), Running { pid, started_at });
                 shared
                     .running
@@ -522,6 +540,18 @@ async fn run_pod(
     write_status(&shared, &pod, &observed).await;
 
     let grace = loop {
+        let next_probe = probe_ctx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flat_map(|ctx| {
+                ctx.probes
+                    .iter()
+                    .filter(|p| ctx.started || p.kind == crate::probe::Kind::Startup)
+                    .map(|p| p.next_at)
+            })
+            .min()
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         let next_retry = retry_at
             .values()
             .min()
@@ -536,6 +566,9 @@ async fn run_pod(
                 let Some(run) = running.remove(&(is_init, index)) else { continue };
                 let slot = if is_init { &mut observed.init[index] } else { &mut observed.containers[index] };
                 shared.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&(id.clone(), slot.name.clone()));
+                if !is_init {
+                    probe_ctx.lock().unwrap_or_else(|e| e.into_inner()).remove(&index);
+                }
                 let finished = State::Terminated {
                     exit_code: code,
                     reason: if code == 0 { "Completed".into() } else { "Error".into() },
@@ -573,6 +606,11 @@ async fn run_pod(
                     slot.ready = false;
                 }
                 write_status(&shared, &pod, &observed).await;
+            }
+            _ = tokio::time::sleep_until(next_probe) => {
+                if run_probes(&shared, &probe_ctx, &mut observed, ip).await {
+                    write_status(&shared, &pod, &observed).await;
+                }
             }
             _ = tokio::time::sleep_until(next_retry) => {
                 let due: Vec<(bool, usize)> = retry_at.iter().filter(|(_, at)| **at <= tokio::time::Instant::now()).map(|(k, _)| *k).collect();
@@ -614,6 +652,104 @@ async fn run_pod(
         .retain(|(pod_uid, _)| *pod_uid != id);
     teardown(&shared, &pod, Some(&running)).await;
     finish_delete(&shared, &pod).await;
+}
+
+/// A running app container's probes and what an exec probe needs.
+struct ProbeCtx {
+    probes: Vec<crate::probe::Probe>,
+    /// The startup probe has succeeded (or there is none): the others may run.
+    started: bool,
+    init: InitArgs,
+    env: Vec<(String, String)>,
+    pid: i32,
+    container: Value,
+}
+
+/// Runs the probes that are due. A failed startup or liveness probe kills the container
+/// (its exit then goes through the restart policy); readiness sets `ready`. Returns whether
+/// the status changed.
+async fn run_probes(
+    shared: &Shared,
+    probe_ctx: &Mutex<HashMap<usize, ProbeCtx>>,
+    observed: &mut Observed,
+    ip: Ipv4Addr,
+) -> bool {
+    use crate::probe::{Kind, Verdict};
+    let now = tokio::time::Instant::now();
+    let due: Vec<(usize, usize)> = probe_ctx
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .flat_map(|(index, ctx)| {
+            ctx.probes
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.next_at <= now && (ctx.started || p.kind == Kind::Startup))
+                .map(|(i, _)| (*index, i))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut changed = false;
+    for (index, i) in due {
+        let Some((spec, container, init, env, timeout)) = probe_ctx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&index)
+            .map(|ctx| {
+                let p = &ctx.probes[i];
+                (
+                    p.spec.clone(),
+                    ctx.container.clone(),
+                    ctx.init.clone(),
+                    ctx.env.clone(),
+                    p.timeout(),
+                )
+            })
+        else {
+            continue;
+        };
+        let run = crate::probe::run(
+            &spec,
+            &container,
+            std::net::IpAddr::V4(ip),
+            &shared.config.kubicle_exe,
+            &init,
+            &env,
+        );
+        let result = match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("timeout after {}s", timeout.as_secs())),
+        };
+        let mut ctxs = probe_ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(ctx) = ctxs.get_mut(&index) else {
+            continue;
+        };
+        let kind = ctx.probes[i].kind;
+        let verdict = ctx.probes[i].record(result.is_ok());
+        if let Err(why) = &result {
+            tracing::debug!(container = %observed.containers[index].name, ?kind, %why, "probe failed");
+        }
+        match (kind, verdict) {
+            (Kind::Startup, Verdict::Succeeded) => ctx.started = true,
+            (Kind::Startup | Kind::Liveness, Verdict::Failed) => {
+                tracing::info!(container = %observed.containers[index].name, ?kind, "probe failed: restarting the container");
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(ctx.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            (Kind::Readiness, Verdict::Succeeded) if !observed.containers[index].ready => {
+                observed.containers[index].ready = true;
+                changed = true;
+            }
+            (Kind::Readiness, Verdict::Failed) if observed.containers[index].ready => {
+                observed.containers[index].ready = false;
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    changed
 }
 
 /// The pod's /etc files: resolv.conf, hosts, hostname.

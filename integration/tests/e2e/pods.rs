@@ -312,3 +312,56 @@ fn kubectl_logs_tail_follow_previous_and_container() {
     let unknown = c.kubectl(&["logs", "two", "-c", "nope"]);
     assert!(unknown.failure().contains("nope"), "{}", unknown.stderr);
 }
+
+#[test]
+fn probes_decide_readiness_and_restart_unhealthy_containers() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-probes");
+    let pods = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: served, labels: {{app: probed}}}}\nspec:\n  containers:\n  - name: web\n    image: kubicle/host\n    command: {SERVER}\n    readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: never-ready, labels: {{app: probed}}}}\nspec:\n  containers:\n  - name: web\n    image: kubicle/host\n    command: {SERVER}\n    readinessProbe: {{exec: {{command: ['false']}}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: unhealthy}}\nspec:\n  containers:\n  - name: web\n    image: kubicle/host\n    command: [sleep, '3600']\n    livenessProbe: {{tcpSocket: {{port: 9999}}, periodSeconds: 1, failureThreshold: 1}}\n"
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pods))
+        .success();
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: probed}\nspec:\n  selector: {app: probed}\n  ports: [{port: 80, targetPort: 8080}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
+        .success();
+    let ready = |pod: &str| {
+        jsonpath(
+            &c,
+            &["pod", pod],
+            "{.status.conditions[?(@.type==\"Ready\")].status}",
+        )
+    };
+    eventually("the served pod turns ready", wait(), || {
+        (ready("served") == "True").then_some(())
+    });
+    let served_ip = jsonpath(&c, &["pod", "served"], "{.status.podIP}");
+    eventually("the endpoints hold only the ready pod", wait(), || {
+        let ready_ips = jsonpath(
+            &c,
+            &["endpoints", "probed"],
+            "{.subsets[0].addresses[*].ip}",
+        );
+        let not_ready = jsonpath(
+            &c,
+            &["endpoints", "probed"],
+            "{.subsets[0].notReadyAddresses[*].ip}",
+        );
+        (ready_ips == served_ip && !not_ready.is_empty()).then_some(())
+    });
+    assert_eq!(
+        jsonpath(&c, &["pod", "never-ready"], "{.status.phase}"),
+        "Running"
+    );
+    assert_eq!(ready("never-ready"), "False");
+    eventually("the liveness probe restarts the container", wait(), || {
+        let restarts = jsonpath(
+            &c,
+            &["pod", "unhealthy"],
+            "{.status.containerStatuses[0].restartCount}",
+        );
+        (restarts.parse::<u32>().unwrap_or(0) > 0).then_some(())
+    });
+}
