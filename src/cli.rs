@@ -59,6 +59,12 @@ pub(crate) struct InitArgs {
     /// The working directory.
     #[arg(long)]
     pub(crate) working_dir: Option<PathBuf>,
+    /// runAsUser.
+    #[arg(long)]
+    pub(crate) uid: Option<u32>,
+    /// runAsGroup.
+    #[arg(long)]
+    pub(crate) gid: Option<u32>,
     /// The command.
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,

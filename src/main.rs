@@ -55,6 +55,8 @@ fn container_init(args: cli::InitArgs) -> ExitCode {
         etc_files: args.etc_files,
         cgroup: args.cgroup,
         working_dir: args.working_dir,
+        uid: args.uid,
+        gid: args.gid,
         command: args.command,
     };
     let error = podd::init::run(&init);

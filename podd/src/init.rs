@@ -26,6 +26,10 @@ pub struct InitArgs {
     pub cgroup: Option<PathBuf>,
     /// The working directory.
     pub working_dir: Option<PathBuf>,
+    /// `runAsUser`.
+    pub uid: Option<u32>,
+    /// `runAsGroup` (default: the user's, 0 for root).
+    pub gid: Option<u32>,
     /// The command and its arguments.
     pub command: Vec<String>,
 }
@@ -82,6 +86,16 @@ pub enum InitError {
         /// The cause.
         source: nix::Error,
     },
+    /// Dropping to `runAsUser`/`runAsGroup` failed.
+    #[error("switch to uid {uid} gid {gid}")]
+    Credentials {
+        /// The user.
+        uid: u32,
+        /// The group.
+        gid: u32,
+        /// The cause.
+        source: nix::Error,
+    },
     /// The command is empty or holds a NUL byte.
     #[error("invalid command {0:?}")]
     Command(Vec<String>),
@@ -116,6 +130,14 @@ impl InitArgs {
         if let Some(dir) = &self.working_dir {
             args.push("--working-dir".into());
             args.push(dir.display().to_string());
+        }
+        if let Some(uid) = self.uid {
+            args.push("--uid".into());
+            args.push(uid.to_string());
+        }
+        if let Some(gid) = self.gid {
+            args.push("--gid".into());
+            args.push(gid.to_string());
         }
         args.push("--".into());
         args.extend(self.command.iter().cloned());
@@ -198,6 +220,17 @@ fn enter(args: &InitArgs) -> Result<(), InitError> {
             source,
         })?;
     }
+    // Credentials last: the namespace and mount set-up above needs root. The group goes
+    // first, while this process may still change it (setuid(2), setgroups(2)).
+    if args.uid.is_some() || args.gid.is_some() {
+        let uid = args.uid.unwrap_or(0);
+        let gid = args.gid.unwrap_or(if args.uid.is_some() { uid } else { 0 });
+        let error = |source| InitError::Credentials { uid, gid, source };
+        let group = nix::unistd::Gid::from_raw(gid);
+        nix::unistd::setgroups(&[group]).map_err(error)?;
+        nix::unistd::setgid(group).map_err(error)?;
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).map_err(error)?;
+    }
     Ok(())
 }
 
@@ -233,6 +266,8 @@ mod tests {
             etc_files: vec!["/run/kubicle/c/pods/uid/hosts".into()],
             cgroup: Some("/sys/fs/cgroup/kubicle/uid".into()),
             working_dir: None,
+            uid: Some(1000),
+            gid: None,
             command: vec!["sh".into(), "-c".into(), "echo hi".into()],
         };
         let line = args.to_args();

@@ -263,6 +263,8 @@ mod tests {
             etc_files: vec![],
             cgroup: None,
             working_dir: None,
+            uid: None,
+            gid: None,
             command: vec![],
         };
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");

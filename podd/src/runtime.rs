@@ -462,6 +462,9 @@ async fn run_pod(
             etc_files: files.clone(),
             cgroup: cgroup.clone(),
             working_dir: container["workingDir"].as_str().map(PathBuf::from),
+            // The container's securityContext wins over the pod's (`DetermineEffectiveSecurityContext`).
+            uid: security_id(&pod, container, "runAsUser"),
+            gid: security_id(&pod, container, "runAsGroup"),
             command,
         };
         let log = crate::logs::log_path(&shared.config.state_dir, &id, &slot.name, false);
@@ -652,6 +655,14 @@ async fn run_pod(
         .retain(|(pod_uid, _)| *pod_uid != id);
     teardown(&shared, &pod, Some(&running)).await;
     finish_delete(&shared, &pod).await;
+}
+
+/// A `securityContext` id (`runAsUser`, `runAsGroup`): the container's, else the pod's.
+fn security_id(pod: &Value, container: &Value, field: &str) -> Option<u32> {
+    container["securityContext"][field]
+        .as_u64()
+        .or_else(|| pod["spec"]["securityContext"][field].as_u64())
+        .and_then(|id| u32::try_from(id).ok())
 }
 
 /// A running app container's probes and what an exec probe needs.

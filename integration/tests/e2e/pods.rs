@@ -147,7 +147,7 @@ fn environment_resolv_conf_and_hosts_are_the_kubelets() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
         .success();
     let auth_ip = jsonpath(&c, &["svc", "auth-service"], "{.spec.clusterIP}");
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: show, namespace: default}\nspec:\n  containers:\n  - name: show\n    image: kubicle/host\n    env: [{name: AUTH_ADDRESS, value: auth-service.default}, {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    command: [sh, -c, 'env | sort; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname; exec sleep 3600']\n";
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: show, namespace: default}\nspec:\n  containers:\n  - name: show\n    image: kubicle/host\n    env: [{name: AUTH_ADDRESS, value: auth-service.default}, {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    securityContext: {runAsUser: 65534, runAsGroup: 65534}\n    command: [sh, -c, 'env | sort; echo uid=$(id -u) gid=$(id -g); echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname; exec sleep 3600']\n";
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
         .success();
     let pod_ip = wait_running(&c, "show");
@@ -171,6 +171,7 @@ fn environment_resolv_conf_and_hosts_are_the_kubelets() {
         "AUTH_ADDRESS=auth-service.default".to_string(),
         format!("MY_IP={pod_ip}"),
         "HOSTNAME=show".to_string(),
+        "uid=65534 gid=65534".to_string(),
     ] {
         assert!(env.lines().any(|l| l == line), "missing {line} in:\n{env}");
     }
