@@ -132,9 +132,10 @@ async fn run(exe: std::path::PathBuf) {
         host_resolv_conf: String::new(),
     };
     let cgroup_root = config.cgroup_root.clone();
+    let netd = std::sync::Arc::new(netd);
     let podd_task = tokio::spawn(podd::run(
         api.clone(),
-        std::sync::Arc::new(netd),
+        netd.clone(),
         config,
         shutdown.clone(),
     ));
