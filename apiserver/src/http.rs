@@ -4,8 +4,10 @@
 //! - `http.rs`: [`router`], the auth middleware, [`serve`].
 //! - `http/discovery.rs`: `/api`, `/apis`, `/version`, `/openapi/v3`.
 //! - `http/rest.rs`: every resource URL (objects, lists, watches, subresources, Tables).
+//! - `http/exec.rs`: `pods/exec` over WebSocket (`v5.channel.k8s.io`).
 
 mod discovery;
+mod exec;
 mod rest;
 
 use std::net::SocketAddr;
@@ -138,12 +140,19 @@ async fn openapi_group_version(uri: Uri) -> Response {
 
 type RawQuery = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
+/// The WebSocket upgrade of an exec request, if it is one.
+type WsUpgrade = Result<
+    axum::extract::ws::WebSocketUpgrade,
+    axum::extract::ws::rejection::WebSocketUpgradeRejection,
+>;
+
 async fn core_resources(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     query: RawQuery,
+    ws: WsUpgrade,
     body: Body,
 ) -> Response {
     let path = uri.path().trim_start_matches("/api/");
@@ -154,7 +163,7 @@ async fn core_resources(
             None => ApiError::UnknownResource.into_response(),
         },
         Some((&"v1", rest)) => {
-            resources(&state, "", "v1", rest, method, headers, query, body).await
+            resources(&state, "", "v1", rest, method, headers, query, ws, body).await
         }
         _ => ApiError::UnknownResource.into_response(),
     }
@@ -166,6 +175,7 @@ async fn group_resources(
     uri: Uri,
     headers: HeaderMap,
     query: RawQuery,
+    ws: WsUpgrade,
     body: Body,
 ) -> Response {
     let path = uri.path().trim_start_matches("/apis/");
@@ -188,7 +198,10 @@ async fn group_resources(
             None => ApiError::UnknownResource.into_response(),
         },
         [group, version, rest @ ..] => {
-            resources(&state, group, version, rest, method, headers, query, body).await
+            resources(
+                &state, group, version, rest, method, headers, query, ws, body,
+            )
+            .await
         }
         [] => ApiError::UnknownResource.into_response(),
     }
@@ -203,6 +216,7 @@ async fn resources(
     method: Method,
     headers: HeaderMap,
     query: RawQuery,
+    ws: WsUpgrade,
     body: Body,
 ) -> Response {
     let result = async {
@@ -218,6 +232,7 @@ async fn resources(
             rest::Params(params),
             &headers,
             body,
+            ws.ok(),
         )
         .await
     }

@@ -30,10 +30,26 @@ pub struct LogOptions {
 /// A stream of log bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
+/// `PodExecOptions` as the query of `.../pods/<name>/exec` carries them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecOptions {
+    /// The container.
+    pub container: Option<String>,
+    /// The command (`command=` repeated).
+    pub command: Vec<String>,
+    /// Whether the client sends stdin.
+    pub stdin: bool,
+    /// Whether the client asked for a TTY (stderr then goes to stdout).
+    pub tty: bool,
+}
+
 /// What the pod runtime offers the API server.
 pub trait NodeStreams: Send + Sync + std::fmt::Debug {
     /// The log of one container of `pod`.
     fn log(&self, pod: &Value, options: &LogOptions) -> Result<ByteStream, ApiError>;
+    /// Starts a command in one container of `pod` (its namespaces, environment and user),
+    /// with piped stdin, stdout and stderr.
+    fn exec(&self, pod: &Value, options: &ExecOptions) -> Result<tokio::process::Child, ApiError>;
 }
 
 /// The container a log request means: the one named, or the pod's only one (kubectl names

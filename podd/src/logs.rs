@@ -55,8 +55,84 @@ fn tail(text: &[u8], n: usize) -> &[u8] {
     text
 }
 
-impl NodeStreams for PodLogs {
+/// How to start a process in a running container: its init settings and environment, by
+/// (pod uid, container name).
+pub type ExecTargets = Arc<
+    Mutex<
+        std::collections::HashMap<(String, String), (crate::init::InitArgs, Vec<(String, String)>)>,
+    >,
+>;
+
+/// podd's [`NodeStreams`]: container logs and exec.
+#[derive(Debug, Clone)]
+pub struct PodStreams {
+    /// The log files.
+    pub logs: PodLogs,
+    /// The running containers' exec settings.
+    pub targets: ExecTargets,
+    /// The kubicle executable (`kubicle init`).
+    pub kubicle_exe: PathBuf,
+}
+
+impl NodeStreams for PodStreams {
     fn log(&self, pod: &Value, options: &LogOptions) -> Result<ByteStream, ApiError> {
+        self.logs.log(pod, options)
+    }
+
+    fn exec(
+        &self,
+        pod: &Value,
+        options: &apiserver::streams::ExecOptions,
+    ) -> Result<tokio::process::Child, ApiError> {
+        let container = choose_container(pod, options.container.as_deref())?;
+        let name = pod["metadata"]["name"].as_str().unwrap_or("");
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
+        if options.command.is_empty() {
+            return Err(ApiError::BadRequest(
+                "you must specify at least one command for the container".into(),
+            ));
+        }
+        let Some((mut init, env)) = self
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(uid, container.clone()))
+            .cloned()
+        else {
+            return Err(ApiError::BadRequest(format!(
+                "container {container} is not valid for pod {name}: it is not running"
+            )));
+        };
+        init.command = options.command.clone();
+        init.working_dir = init.working_dir.filter(|d| d.exists());
+        let mut command = tokio::process::Command::new(&self.kubicle_exe);
+        command
+            .args(init.to_args())
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(if options.stdin {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if !env.iter().any(|(k, _)| k == "PATH") {
+            command.env("PATH", crate::spawn::DEFAULT_PATH);
+        }
+        command
+            .spawn()
+            .map_err(|e| ApiError::Internal(format!("start the exec in {name}/{container}: {e}")))
+    }
+}
+
+impl PodLogs {
+    /// The log of one container of `pod`.
+    // ApiError is the API's one error type, returned by value on every handler path; its size
+    // is the same here as behind the NodeStreams trait this serves.
+    #[allow(clippy::result_large_err)]
+    pub fn log(&self, pod: &Value, options: &LogOptions) -> Result<ByteStream, ApiError> {
         let container = choose_container(pod, options.container.as_deref())?;
         let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
         let name = pod["metadata"]["name"].as_str().unwrap_or("");

@@ -51,6 +51,8 @@ struct Shared {
     services: tokio::sync::watch::Receiver<Vec<Arc<Value>>>,
     /// Containers running now (for `kubectl logs -f`).
     running: crate::logs::Running,
+    /// How to exec into the running containers.
+    targets: crate::logs::ExecTargets,
 }
 
 struct Worker {
@@ -99,9 +101,14 @@ pub async fn run(api: Api, netd: Arc<netd::Netd>, config: Config, shutdown: Canc
     let (services_tx, services_rx) =
         tokio::sync::watch::channel(services.all().cloned().collect::<Vec<_>>());
     let running: crate::logs::Running = Arc::default();
-    api.set_node_streams(Arc::new(crate::logs::PodLogs {
-        state_dir: config.state_dir.clone(),
-        running: running.clone(),
+    let targets: crate::logs::ExecTargets = Arc::default();
+    api.set_node_streams(Arc::new(crate::logs::PodStreams {
+        logs: crate::logs::PodLogs {
+            state_dir: config.state_dir.clone(),
+            running: running.clone(),
+        },
+        targets: targets.clone(),
+        kubicle_exe: config.kubicle_exe.clone(),
     }));
     let shared = Arc::new(Shared {
         api: api.clone(),
@@ -110,6 +117,7 @@ pub async fn run(api: Api, netd: Arc<netd::Netd>, config: Config, shutdown: Canc
         config,
         services: services_rx,
         running,
+        targets,
     });
 
     // Networks left by pods that no longer exist (a crash, a deletion while stopped) go.
@@ -486,6 +494,14 @@ async fn run_pod(
                 // once the probe has succeeded.
                 slot.ready = !is_init && container["readinessProbe"].is_null();
                 if !is_init {
+                    shared
+                        .targets
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(
+                            (id.clone(), slot.name.clone()),
+                            (init.clone(), vars.clone()),
+                        );
                     let probes = crate::probe::Probe::of(container, tokio::time::Instant::now());
                     probe_ctx.lock().unwrap_or_else(|e| e.into_inner()).insert(
                         index,
@@ -653,6 +669,11 @@ async fn run_pod(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|(pod_uid, _)| *pod_uid != id);
+    shared
+        .targets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(pod_uid, _), _| *pod_uid != id);
     teardown(&shared, &pod, Some(&running)).await;
     finish_delete(&shared, &pod).await;
 }

@@ -254,6 +254,7 @@ pub(crate) async fn handle(
     params: Params,
     headers: &HeaderMap,
     body: Bytes,
+    ws: Option<axum::extract::ws::WebSocketUpgrade>,
 ) -> Result<Response, ApiError> {
     let r = target.resource;
     let ns = target.namespace.as_deref();
@@ -305,7 +306,37 @@ pub(crate) async fn handle(
                 .body(Body::from_stream(body))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
         }
-        (&Method::GET | &Method::POST, Some(name), Some(stream @ ("exec" | "portforward"))) => {
+        (&Method::GET | &Method::POST, Some(name), Some("exec")) => {
+            let pod = api.get(r, ns, name)?;
+            let phase = pod["status"]["phase"].as_str().unwrap_or("");
+            if phase == "Succeeded" || phase == "Failed" {
+                return Err(ApiError::BadRequest(format!(
+                    "cannot exec into a container in a completed pod; current phase is {phase}"
+                )));
+            }
+            let options = crate::streams::ExecOptions {
+                container: params.get("container").map(str::to_string),
+                command: params
+                    .0
+                    .iter()
+                    .filter(|(k, _)| k == "command")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                stdin: params.flag("stdin"),
+                tty: params.flag("tty"),
+            };
+            let Some(ws) = ws else {
+                return Err(super::exec::needs_websocket());
+            };
+            let Some(streams) = api.node_streams() else {
+                return Err(ApiError::BadRequest(format!(
+                    "pod {name} exec: no pod runtime runs on this node (kubicle up without root, or --no-pods)"
+                )));
+            };
+            let child = streams.exec(&pod, &options)?;
+            Ok(super::exec::upgrade(ws, child, options.tty))
+        }
+        (&Method::GET | &Method::POST, Some(name), Some(stream @ "portforward")) => {
             let pod = api.get(r, ns, name)?;
             Err(ApiError::BadRequest(format!(
                 "pod {name} {stream}: no pod runtime is serving this node yet (the pod's phase is {})",

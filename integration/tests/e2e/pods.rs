@@ -366,3 +366,37 @@ fn probes_decide_readiness_and_restart_unhealthy_containers() {
         (restarts.parse::<u32>().unwrap_or(0) > 0).then_some(())
     });
 }
+
+#[test]
+fn kubectl_exec_runs_in_the_container_with_stdin_and_exit_codes() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-exec");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: shell}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sleep, '3600'], env: [{name: GREETING, value: hello}]}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
+        .success();
+    wait_running(&c, "shell");
+    let out = c.kubectl(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING from $(hostname); echo oops >&2; exit 3",
+    ]);
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "hello from shell\n");
+    assert!(
+        out.stderr.contains("oops") && out.stderr.contains("command terminated with exit code 3"),
+        "{}",
+        out.stderr
+    );
+    let echoed = c.kubectl_with_stdin(
+        &["exec", "-i", "shell", "--", "cat"],
+        Some("through stdin\n"),
+    );
+    assert_eq!(echoed.success(), "through stdin\n");
+    let same_netns = c.kubectl(&["exec", "shell", "--", "cat", "/etc/hostname"]);
+    assert_eq!(same_netns.success().trim(), "shell");
+}
