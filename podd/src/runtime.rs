@@ -372,6 +372,18 @@ async fn run_pod(
         let _ = std::fs::write(path.join("cgroup.kill"), "1");
         std::fs::create_dir_all(&path).ok().map(|()| path)
     });
+    if let Some(warning) = crate::limits::apply(&pod, cgroup.as_deref()) {
+        tracing::warn!(%warning, "resource limits");
+        apiserver::controllers::events::record(
+            &shared.api,
+            &pod,
+            "Warning",
+            "LimitsNotEnforced",
+            &warning,
+            "kubelet",
+        )
+        .await;
+    }
     write_status(&shared, &pod, &observed).await;
 
     let restart_policy = pod["spec"]["restartPolicy"]

@@ -400,3 +400,42 @@ fn kubectl_exec_runs_in_the_container_with_stdin_and_exit_codes() {
     let same_netns = c.kubectl(&["exec", "shell", "--", "cat", "/etc/hostname"]);
     assert_eq!(same_netns.success().trim(), "shell");
 }
+
+#[test]
+fn limits_are_enforced_or_warned_about() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-limits");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: limited}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sleep, '3600'], resources: {limits: {memory: 64Mi, cpu: 250m}}}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
+        .success();
+    wait_running(&c, "limited");
+    let uid = jsonpath(&c, &["pod", "limited"], "{.metadata.uid}");
+    let memory_max = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .map(|root| {
+            std::path::Path::new(root)
+                .join(format!("kubicle-{}", c.name))
+                .join(&uid)
+                .join("memory.max")
+        })
+        .find_map(|path| std::fs::read_to_string(path).ok());
+    match memory_max {
+        Some(max) => assert_eq!(max.trim(), (64 * 1024 * 1024).to_string()),
+        None => {
+            let events = c.kubectl(&[
+                "get",
+                "events",
+                "--field-selector",
+                "reason=LimitsNotEnforced",
+                "-o",
+                "name",
+            ]);
+            assert!(
+                !events.success().trim().is_empty(),
+                "a warning event says the limits are not enforced"
+            );
+        }
+    }
+}
