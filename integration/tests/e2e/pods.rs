@@ -131,9 +131,20 @@ fn replaced_pods_get_new_ips_and_ips_are_unique() {
     let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n";
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
         .success();
-    eventually("3 ready endpoints", wait(), || {
+    let before = eventually("3 ready endpoints", wait(), || {
         let eps = jsonpath(&c, &["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
-        (eps.split_whitespace().count() == 3).then_some(())
+        (eps.split_whitespace().count() == 3).then_some(eps)
+    });
+    // A rollout restart with real pods: replaced one by one, every pod gets a new IP, and
+    // the endpoints follow.
+    c.kubectl(&["rollout", "restart", "deployment/web"]).success();
+    let status = c.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    assert!(status.success().contains("successfully rolled out"), "{}", status.stdout);
+    let old: Vec<&str> = before.split_whitespace().collect();
+    eventually("endpoints hold only the new pods", wait(), || {
+        let eps = jsonpath(&c, &["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
+        let now: Vec<&str> = eps.split_whitespace().collect();
+        (now.len() == 3 && now.iter().all(|ip| !old.contains(ip))).then_some(())
     });
 }
 
