@@ -47,6 +47,9 @@ pub(crate) struct InitArgs {
     /// The pod's network namespace.
     #[arg(long)]
     pub(crate) netns: PathBuf,
+    /// The pod's IPC namespace.
+    #[arg(long)]
+    pub(crate) ipc: Option<PathBuf>,
     /// The pod's hostname.
     #[arg(long)]
     pub(crate) hostname: String,

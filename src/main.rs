@@ -51,6 +51,7 @@ fn main() -> ExitCode {
 fn container_init(args: cli::InitArgs) -> ExitCode {
     let init = podd::init::InitArgs {
         netns: args.netns,
+        ipc: args.ipc,
         hostname: args.hostname,
         etc_files: args.etc_files,
         cgroup: args.cgroup,

@@ -189,6 +189,13 @@ pub(crate) fn reset(data_dir: &Path, yes: bool) -> Result<(), ResetError> {
         } else if netns_dir.exists() {
             unmount_all(&netns_dir);
         }
+        // Each pod's IPC namespace is a bind mount in its directory.
+        if let Ok(pods) = std::fs::read_dir(data_dir.join("run").join("pods")) {
+            for pod in pods.flatten() {
+                let _ =
+                    nix::mount::umount2(&pod.path().join("ipc"), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
     }
     std::fs::remove_dir_all(data_dir).map_err(|source| ResetError::Remove {
         path: data_dir.display().to_string(),

@@ -17,6 +17,8 @@ use nix::sched::{CloneFlags, setns, unshare};
 pub struct InitArgs {
     /// The pod's network namespace (a bind mount under the cluster's run dir).
     pub netns: PathBuf,
+    /// The pod's IPC namespace (a bind mount), shared by its containers.
+    pub ipc: Option<PathBuf>,
     /// The pod's hostname (UTS namespace).
     pub hostname: String,
     /// Files bind-mounted over `/etc/<name>` in the container's own mount namespace
@@ -41,6 +43,15 @@ pub enum InitError {
     #[error("enter the pod network namespace {path}")]
     EnterNetns {
         /// The netns path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pod's IPC namespace could not be opened or entered.
+    #[error("enter the pod IPC namespace {path}")]
+    EnterIpc {
+        /// The namespace's bind mount.
         path: PathBuf,
         /// The cause.
         #[source]
@@ -119,6 +130,10 @@ impl InitArgs {
             "--hostname".to_string(),
             self.hostname.clone(),
         ];
+        if let Some(ipc) = &self.ipc {
+            args.push("--ipc".into());
+            args.push(ipc.display().to_string());
+        }
         for file in &self.etc_files {
             args.push("--etc-file".into());
             args.push(file.display().to_string());
@@ -171,6 +186,16 @@ fn enter(args: &InitArgs) -> Result<(), InitError> {
         path: args.netns.clone(),
         source: std::io::Error::from(e),
     })?;
+    if let Some(ipc) = &args.ipc {
+        let file = std::fs::File::open(ipc).map_err(|source| InitError::EnterIpc {
+            path: ipc.clone(),
+            source,
+        })?;
+        setns(file.as_fd(), CloneFlags::CLONE_NEWIPC).map_err(|e| InitError::EnterIpc {
+            path: ipc.clone(),
+            source: std::io::Error::from(e),
+        })?;
+    }
     unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWNS).map_err(|source| {
         InitError::Unshare {
             what: "uts and mount namespaces",
@@ -262,6 +287,7 @@ mod tests {
     fn args_round_trip_through_the_command_line() {
         let args = InitArgs {
             netns: "/run/kubicle/c/netns/uid".into(),
+            ipc: None,
             hostname: "web-0".into(),
             etc_files: vec!["/run/kubicle/c/pods/uid/hosts".into()],
             cgroup: Some("/sys/fs/cgroup/kubicle/uid".into()),

@@ -9,6 +9,7 @@
 //! - `env.rs`: service links and container environment (`$(VAR)` expansion, refs).
 //! - `dns_config.rs`: resolv.conf, hosts and hostname as the kubelet writes them.
 //! - `status.rs`: pod and container status as the kubelet reports it.
+//! - `ipc.rs`: the pod's IPC namespace, shared by its containers.
 //! - `limits.rs`: memory and CPU limits on the pod's cgroup, or a warning.
 //! - `probe.rs`: startup, liveness and readiness probes (httpGet, tcpSocket, exec).
 //! - `logs.rs`: container log files and `kubectl logs` (`-f`, `--tail`, `--previous`).
@@ -19,6 +20,7 @@
 pub mod dns_config;
 pub mod env;
 pub mod init;
+pub mod ipc;
 pub mod limits;
 pub mod logs;
 pub mod probe;

@@ -259,6 +259,7 @@ mod tests {
         let container = json!({"ports": [{"name": "web", "containerPort": port}]});
         let init = InitArgs {
             netns: "/x".into(),
+            ipc: None,
             hostname: "h".into(),
             etc_files: vec![],
             cgroup: None,

@@ -365,6 +365,13 @@ async fn run_pod(
             Vec::new()
         }
     };
+    let ipc_ns = match crate::ipc::create(&dir) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::warn!(error = %e, "the pod's containers get their own IPC namespaces");
+            None
+        }
+    };
     let cgroup = shared.config.cgroup_root.as_ref().and_then(|root| {
         let path = root.join(&id);
         // Processes left from before a restart of kubicle are stopped: the containers start
@@ -478,6 +485,7 @@ async fn run_pod(
         let command: Vec<String> = command.iter().map(|a| expand(a)).collect();
         let init = InitArgs {
             netns: network.netns_path.clone(),
+            ipc: ipc_ns.clone(),
             hostname: dns_config::hostname(&pod, &shared.config.cluster_domain),
             etc_files: files.clone(),
             cgroup: cgroup.clone(),
@@ -872,6 +880,7 @@ async fn teardown(shared: &Shared, pod: &Value, running: Option<&HashMap<(bool, 
             .unwrap_or_else(|e| e.into_inner())
             .release(ip);
     }
+    crate::ipc::remove(&pod_dir(shared, pod));
     let _ = std::fs::remove_dir_all(pod_dir(shared, pod));
 }
 

@@ -137,9 +137,14 @@ fn replaced_pods_get_new_ips_and_ips_are_unique() {
     });
     // A rollout restart with real pods: replaced one by one, every pod gets a new IP, and
     // the endpoints follow.
-    c.kubectl(&["rollout", "restart", "deployment/web"]).success();
+    c.kubectl(&["rollout", "restart", "deployment/web"])
+        .success();
     let status = c.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
-    assert!(status.success().contains("successfully rolled out"), "{}", status.stdout);
+    assert!(
+        status.success().contains("successfully rolled out"),
+        "{}",
+        status.stdout
+    );
     let old: Vec<&str> = before.split_whitespace().collect();
     eventually("endpoints hold only the new pods", wait(), || {
         let eps = jsonpath(&c, &["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
@@ -449,4 +454,30 @@ fn limits_are_enforced_or_warned_about() {
             );
         }
     }
+}
+
+#[test]
+fn containers_of_a_pod_share_its_ipc_namespace() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-ipc");
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: ipc-pod}\nspec:\n  containers:\n  - {name: maker, image: kubicle/host, command: [sh, -c, 'ipcmk -M 4096; exec sleep 3600']}\n  - {name: looker, image: kubicle/host, command: [sh, -c, 'until ipcs -m | grep -q 4096; do sleep 0.1; done; echo shared-memory-seen; exec sleep 3600']}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: other-pod}\nspec:\n  containers:\n  - {name: c, image: kubicle/host, command: [sh, -c, 'sleep 1; ipcs -m | grep -c 4096 || true; exec sleep 3600']}\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pods))
+        .success();
+    eventually(
+        "the second container sees the first one's shared memory",
+        wait(),
+        || {
+            c.kubectl(&["logs", "ipc-pod", "-c", "looker"])
+                .stdout
+                .contains("shared-memory-seen")
+                .then_some(())
+        },
+    );
+    let other = eventually("the other pod reported", wait(), || {
+        let out = c.kubectl(&["logs", "other-pod"]).stdout;
+        (!out.trim().is_empty()).then_some(out)
+    });
+    assert_eq!(other.trim(), "0", "another pod does not see it");
 }
