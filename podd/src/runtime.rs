@@ -269,6 +269,64 @@ async fn write_status(shared: &Shared, pod: &Value, observed: &Observed) {
     }
 }
 
+/// Writes the status and records the kubelet's events for what changed since the last
+/// report: Started, BackOff, Failed (image), Unhealthy (readiness).
+async fn report(shared: &Shared, pod: &Value, reported: &mut Observed, observed: &Observed) {
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or("");
+    for (i, now) in observed.init.iter().chain(&observed.containers).enumerate() {
+        let before = reported.init.iter().chain(&reported.containers).nth(i);
+        let (kind, reason, message) = match (&now.state, before.map(|b| &b.state)) {
+            (State::Running { started_at }, Some(State::Running { started_at: was }))
+                if started_at == was =>
+            {
+                if before.is_some_and(|b| b.ready)
+                    && !now.ready
+                    && !observed.init.iter().any(|c| c.name == now.name)
+                {
+                    (
+                        "Warning",
+                        "Unhealthy",
+                        format!("Readiness probe failed for container {}", now.name),
+                    )
+                } else {
+                    continue;
+                }
+            }
+            (State::Running { .. }, _) => (
+                "Normal",
+                "Started",
+                format!("Started container {}", now.name),
+            ),
+            (State::Waiting { reason, message }, previous) if previous != Some(&now.state) => {
+                match reason.as_str() {
+                    "CrashLoopBackOff" => (
+                        "Warning",
+                        "BackOff",
+                        format!(
+                            "Back-off restarting failed container {} in pod {pod_name}",
+                            now.name
+                        ),
+                    ),
+                    "ErrImagePull" | "ImagePullBackOff" => (
+                        "Warning",
+                        "Failed",
+                        format!("Failed to pull image {:?}: {message}", now.image),
+                    ),
+                    "CreateContainerConfigError" | "RunContainerError" => {
+                        ("Warning", "Failed", format!("Error: {message}"))
+                    }
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        apiserver::controllers::events::record(&shared.api, pod, kind, reason, &message, "kubelet")
+            .await;
+    }
+    *reported = observed.clone();
+    write_status(shared, pod, observed).await;
+}
+
 /// A running container process and what is known of it.
 struct Running {
     pid: i32,
@@ -299,6 +357,8 @@ async fn run_pod(
             .unwrap_or_else(|e| e.into_inner())
             .allocate(),
     };
+    // What the last status write reported, to turn changes into kubelet events.
+    let mut reported = Observed::default();
     let mut observed = Observed {
         host_ip: shared.config.node_ip.to_string(),
         start_time: now(),
@@ -340,7 +400,7 @@ async fn run_pod(
         Ok(ip) => ip,
         Err(e) => {
             tracing::error!(error = %e, "allocate a pod IP");
-            write_status(&shared, &pod, &observed).await;
+            report(&shared, &pod, &mut reported, &observed).await;
             return;
         }
     };
@@ -391,7 +451,7 @@ async fn run_pod(
         )
         .await;
     }
-    write_status(&shared, &pod, &observed).await;
+    report(&shared, &pod, &mut reported, &observed).await;
 
     let restart_policy = pod["spec"]["restartPolicy"]
         .as_str()
@@ -576,7 +636,7 @@ async fn run_pod(
     } else if !launch(true, 0, &inits[0], &mut observed, &mut running) {
         retry_at.insert((true, 0), tokio::time::Instant::now() + backoff(1));
     }
-    write_status(&shared, &pod, &observed).await;
+    report(&shared, &pod, &mut reported, &observed).await;
 
     let grace = loop {
         let next_probe = probe_ctx
@@ -644,11 +704,11 @@ async fn run_pod(
                     slot.state = finished;
                     slot.ready = false;
                 }
-                write_status(&shared, &pod, &observed).await;
+                report(&shared, &pod, &mut reported, &observed).await;
             }
             _ = tokio::time::sleep_until(next_probe) => {
                 if run_probes(&shared, &probe_ctx, &mut observed, ip).await {
-                    write_status(&shared, &pod, &observed).await;
+                    report(&shared, &pod, &mut reported, &observed).await;
                 }
             }
             _ = tokio::time::sleep_until(next_retry) => {
@@ -662,7 +722,7 @@ async fn run_pod(
                         retry_at.insert(key, tokio::time::Instant::now() + backoff(restarts + 1));
                     }
                 }
-                write_status(&shared, &pod, &observed).await;
+                report(&shared, &pod, &mut reported, &observed).await;
             }
         }
     };

@@ -240,6 +240,26 @@ fn crashing_containers_back_off_and_unknown_images_fail_to_pull() {
         "{.status.containerStatuses[0].state.waiting.message}",
     );
     assert!(message.contains("kubicle/host"), "{message}");
+    let crash_events = c.kubectl(&["describe", "pod", "crash"]);
+    for reason in ["Scheduled", "Started", "BackOff"] {
+        assert!(
+            crash_events.success().contains(reason),
+            "no {reason} event in:\n{}",
+            crash_events.stdout
+        );
+    }
+    let pull = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=nginx,reason=Failed",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        !pull.success().trim().is_empty(),
+        "a Failed (image) event for nginx"
+    );
 }
 
 #[test]
