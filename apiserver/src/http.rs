@@ -5,9 +5,11 @@
 //! - `http/discovery.rs`: `/api`, `/apis`, `/version`, `/openapi/v3`.
 //! - `http/rest.rs`: every resource URL (objects, lists, watches, subresources, Tables).
 //! - `http/exec.rs`: `pods/exec` over WebSocket (`v5.channel.k8s.io`).
+//! - `http/portforward.rs`: `pods/portforward`, SPDY/3.1 tunnelled in a WebSocket.
 
 mod discovery;
 mod exec;
+mod portforward;
 mod rest;
 
 use std::net::SocketAddr;

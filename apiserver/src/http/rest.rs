@@ -336,12 +336,23 @@ pub(crate) async fn handle(
             let child = streams.exec(&pod, &options)?;
             Ok(super::exec::upgrade(ws, child, options.tty))
         }
-        (&Method::GET | &Method::POST, Some(name), Some(stream @ "portforward")) => {
+        (&Method::GET | &Method::POST, Some(name), Some("portforward")) => {
             let pod = api.get(r, ns, name)?;
-            Err(ApiError::BadRequest(format!(
-                "pod {name} {stream}: no pod runtime is serving this node yet (the pod's phase is {})",
-                pod["status"]["phase"].as_str().unwrap_or("Pending")
-            )))
+            let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
+            let pod_ip = pod["status"]["podIP"]
+                .as_str()
+                .and_then(|ip| ip.parse().ok());
+            let (Some(pod_ip), "Running") = (pod_ip, phase) else {
+                return Err(ApiError::BadRequest(format!(
+                    "unable to forward port because pod is not running. Current status={phase}"
+                )));
+            };
+            let Some(ws) = ws else {
+                return Err(ApiError::BadRequest(
+                    "port-forward needs a WebSocket upgrade with the SPDY/3.1+portforward.k8s.io subprotocol (kubectl 1.32 does this by default; plain SPDY is not served)".into(),
+                ));
+            };
+            Ok(super::portforward::upgrade(ws, pod_ip))
         }
         (&Method::POST, None, None) => {
             let obj = objects::decode_body(content_type, &body)?;

@@ -501,3 +501,51 @@ fn containers_of_a_pod_share_its_ipc_namespace() {
     });
     assert_eq!(other.trim(), "0", "another pod does not see it");
 }
+
+#[test]
+fn kubectl_port_forward_reaches_the_pod() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-pf");
+    let pod = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  containers: [{{name: c, image: kubicle/host, command: {SERVER}, readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}}}]\n"
+    );
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pod))
+        .success();
+    eventually("the pod serves (ready)", wait(), || {
+        (jsonpath(
+            &c,
+            &["pod", "web"],
+            "{.status.conditions[?(@.type==\"Ready\")].status}",
+        ) == "True")
+            .then_some(())
+    });
+    let mut forward = c.kubectl_stream(&["port-forward", "pod/web", "18080:8080"]);
+    forward.wait_for(wait(), |l| l.contains("Forwarding from 127.0.0.1:18080"));
+    // kubectl listens inside the cluster's network namespace; fetch from there.
+    let pid = c.pid().expect("cluster pid").to_string();
+    for _ in 0..3 {
+        let page = integration::run(
+            std::process::Command::new("nsenter").args([
+                "-t",
+                &pid,
+                "-n",
+                "--",
+                "curl",
+                "-sf",
+                "-m",
+                "5",
+                "http://127.0.0.1:18080/",
+            ]),
+            None,
+            wait(),
+        );
+        assert!(
+            page.ok() && page.stdout.contains("Directory listing"),
+            "{}\n{}",
+            page.stdout,
+            page.stderr
+        );
+    }
+}
