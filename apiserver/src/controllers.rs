@@ -2,13 +2,12 @@
 //! EndpointSlices, and the garbage collector.
 //!
 //! Layout:
-//! - `controllers/informer.rs`: [`informer::Informer`], a list-then-watch cache of one type
-//!   (the client-go informer / kube-rs reflector pattern).
-//! - `controllers/events.rs`: writes `Event` objects that `kubectl describe` shows.
 //! - `controllers/scheduler.rs`: binds pods to the one node.
 //! - `controllers/replicaset.rs`, `controllers/deployment.rs`: pods from templates, rollouts.
 //! - `controllers/endpoints.rs`: Endpoints and EndpointSlices from Services and pods.
 //! - `controllers/gc.rs`: deletion by ownerReferences (background, foreground, orphan).
+//!
+//! Controllers read through [`crate::informer::Informer`] and record [`crate::events`].
 //!
 //! **Architecture Invariant:** controllers are level-triggered. A reconcile reads only its
 //! informers' caches and writes only through [`crate::Api`], the same validated path kubectl
@@ -17,9 +16,7 @@
 
 pub mod deployment;
 pub mod endpoints;
-pub mod events;
 pub mod gc;
-pub mod informer;
 pub mod replicaset;
 pub mod scheduler;
 

@@ -6,6 +6,8 @@
 //! - `watch`: the hub; ordered, replayable events (**API Boundary** for in-process consumers).
 //! - `api`: [`Api`], the validated object API shared by HTTP and in-process clients
 //!   (**API Boundary**).
+//! - `informer`: list-then-watch caches for in-process consumers (**API Boundary**).
+//! - `events`: the event recorder (core/v1 Event objects).
 //! - `services`, `alloc`: ClusterIP and NodePort allocation, LoadBalancer ingress.
 //! - `bootstrap`: the objects every cluster has (system Services, the Node).
 //! - `controllers`: scheduler, ReplicaSets, Deployments, Endpoints/EndpointSlices, garbage collector.
@@ -26,7 +28,9 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod controllers;
 pub mod defaults;
+pub mod events;
 pub mod http;
+pub mod informer;
 pub mod managed;
 pub mod objects;
 pub mod patch;

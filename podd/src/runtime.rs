@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apiserver::controllers::informer::Informer;
+use apiserver::informer::Informer;
 use apiserver::{Api, ApiError, DeleteOptions, WriteOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -320,8 +320,7 @@ async fn report(shared: &Shared, pod: &Value, reported: &mut Observed, observed:
             }
             _ => continue,
         };
-        apiserver::controllers::events::record(&shared.api, pod, kind, reason, &message, "kubelet")
-            .await;
+        apiserver::events::record(&shared.api, pod, kind, reason, &message, "kubelet").await;
     }
     *reported = observed.clone();
     write_status(shared, pod, observed).await;
@@ -441,7 +440,7 @@ async fn run_pod(
     });
     if let Some(warning) = crate::limits::apply(&pod, cgroup.as_deref()) {
         tracing::warn!(%warning, "resource limits");
-        apiserver::controllers::events::record(
+        apiserver::events::record(
             &shared.api,
             &pod,
             "Warning",

@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Informer;
-use super::{Queue, controller_of, controller_ref, events, key_of, terminating};
+use super::{Queue, controller_of, controller_ref, key_of, terminating};
 use crate::api::{Api, DeleteOptions, WriteOptions};
+use crate::events;
+use crate::informer::Informer;
 use crate::resources::{self, Resource};
 use crate::status::ApiError;
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Informer;
 use super::{Key, Queue, key_of, pod_ready, terminating};
 use crate::api::{Api, DeleteOptions, WriteOptions};
+use crate::informer::Informer;
 use crate::resources::{self, Resource};
 use crate::selector::LabelSelector;
 use crate::status::ApiError;

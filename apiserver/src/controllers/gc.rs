@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Informer;
 use super::terminating;
 use crate::api::{Api, DeleteOptions, WriteOptions};
+use crate::informer::Informer;
 use crate::objects::PatchType;
 use crate::resources::{self, Resource};
 use crate::status::ApiError;

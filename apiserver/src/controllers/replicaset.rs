@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Informer;
-use super::{Key, Queue, controller_of, controller_ref, events, key_of, pod_ready, terminating};
+use super::{Key, Queue, controller_of, controller_ref, key_of, pod_ready, terminating};
 use crate::api::{Api, DeleteOptions, WriteOptions};
+use crate::events;
+use crate::informer::Informer;
 use crate::objects::PatchType;
 use crate::resources::{self, Resource};
 use crate::selector::LabelSelector;

@@ -3,9 +3,10 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::informer::Informer;
-use super::{events, terminating};
+use super::terminating;
 use crate::api::Api;
+use crate::events;
+use crate::informer::Informer;
 use crate::resources;
 
 /// Runs until `shutdown`.

@@ -1,14 +1,17 @@
 //! [`Informer`]: a cache of one type kept by list-then-watch, relisting when the watch
 //! expires (the client-go informer / kube-rs reflector pattern). A consumer holds one per
 //! type it reads and `select!`s over their `next()`.
+//!
+//! **API Boundary:** with [`crate::Api`] and [`crate::watch`], this is what the controllers,
+//! podd, and later proxyd and dnsd read the cluster through.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::Key;
 use crate::api::Api;
+use crate::controllers::Key;
 use crate::resources::Resource;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -45,7 +48,10 @@ impl Informer {
             &LabelSelector::default(),
             &FieldSelector::default(),
         );
-        let objects = items.into_iter().map(|o| (super::key_of(&o), o)).collect();
+        let objects = items
+            .into_iter()
+            .map(|o| (crate::controllers::key_of(&o), o))
+            .collect();
         let watcher = api.watch(resource, None, Start::After(revision)).await?;
         Ok((objects, watcher))
     }
