@@ -478,7 +478,7 @@ impl Api {
                     Ok((new, warnings))
                 }
                 (Some("scale"), _) => {
-                    let scale = scale_of(resource, current);
+                    let scale = scale_of(current);
                     let patched = objects::apply_patch("Scale", patch_type, &scale, &patch)?;
                     let (mut new, warnings) =
                         with_replicas(resource, current, &patched, namespace, name)?;
@@ -539,7 +539,7 @@ impl Api {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, ApiError> {
-        Ok(scale_of(resource, &*self.get(resource, namespace, name)?))
+        Ok(scale_of(&*self.get(resource, namespace, name)?))
     }
 
     /// Replaces the Scale (PUT on `/scale`): sets the parent's `spec.replicas`.
@@ -559,7 +559,7 @@ impl Api {
                 Ok((new, warnings))
             })
             .await?;
-        Ok(scale_of(resource, &out.object))
+        Ok(scale_of(&out.object))
     }
 
     /// Deletes an object. Objects with finalizers, and pods bound to a node with a grace
@@ -763,7 +763,7 @@ fn objects_set_name(obj: &mut Value, name: &str) {
 }
 
 /// The Scale view of an object with `spec.replicas` (apps `ScaleREST`).
-fn scale_of(resource: &Resource, obj: &Value) -> Value {
+fn scale_of(obj: &Value) -> Value {
     let meta = &obj["metadata"];
     let selector = obj["spec"]["selector"]["matchLabels"]
         .as_object()
@@ -775,7 +775,6 @@ fn scale_of(resource: &Resource, obj: &Value) -> Value {
                 .join(",")
         })
         .unwrap_or_default();
-    let _ = resource;
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
