@@ -68,6 +68,12 @@ pub(crate) struct InitArgs {
     /// runAsGroup.
     #[arg(long)]
     pub(crate) gid: Option<u32>,
+    /// Run the command as PID 1 of its own PID namespace.
+    #[arg(long)]
+    pub(crate) pid_namespace: bool,
+    /// Internal: the second stage of --pid-namespace.
+    #[arg(long)]
+    pub(crate) stage2: bool,
     /// The command.
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,

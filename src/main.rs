@@ -58,11 +58,18 @@ fn container_init(args: cli::InitArgs) -> ExitCode {
         working_dir: args.working_dir,
         uid: args.uid,
         gid: args.gid,
+        pid_namespace: args.pid_namespace,
+        stage2: args.stage2,
         command: args.command,
     };
-    let error = podd::init::run(&init);
-    eprintln!("kubicle init: {:#}", anyhow::Error::new(error));
-    ExitCode::from(127)
+    match podd::init::run(&init) {
+        // The container's PID 1 exited: pass its code on, as the container's own.
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(error) => {
+            eprintln!("kubicle init: {:#}", anyhow::Error::new(error));
+            ExitCode::from(127)
+        }
+    }
 }
 
 /// Why a command failed: the user's input (exit 64) or the run itself (exit 1).

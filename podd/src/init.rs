@@ -32,6 +32,10 @@ pub struct InitArgs {
     pub uid: Option<u32>,
     /// `runAsGroup` (default: the user's, 0 for root).
     pub gid: Option<u32>,
+    /// Run the command as PID 1 of a PID namespace of its own.
+    pub pid_namespace: bool,
+    /// Internal: this is the second stage, already PID 1 of the new PID namespace.
+    pub stage2: bool,
     /// The command and its arguments.
     pub command: Vec<String>,
 }
@@ -107,6 +111,12 @@ pub enum InitError {
         /// The cause.
         source: nix::Error,
     },
+    /// The second stage (PID 1 of the new PID namespace) could not be started.
+    #[error("start the container's PID 1")]
+    Stage2 {
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The command is empty or holds a NUL byte.
     #[error("invalid command {0:?}")]
     Command(Vec<String>),
@@ -154,16 +164,95 @@ impl InitArgs {
             args.push("--gid".into());
             args.push(gid.to_string());
         }
+        if self.pid_namespace {
+            args.push("--pid-namespace".into());
+        }
+        if self.stage2 {
+            args.push("--stage2".into());
+        }
         args.push("--".into());
         args.extend(self.command.iter().cloned());
         args
     }
 }
 
-/// Enters the pod, then replaces this process with the container command. Returns only on
-/// failure. The environment is the one this process was started with (podd computes it).
-pub fn run(args: &InitArgs) -> InitError {
-    match enter(args) {
+/// Enters the pod, then replaces this process with the container command. The environment
+/// is the one this process was started with (podd computes it).
+///
+/// With a PID namespace the work takes two processes, because `unshare(CLONE_NEWPID)` only
+/// moves a process's *children* (pid_namespaces(7)): this first stage makes every other
+/// namespace, unshares the PID namespace and starts a second `kubicle init`, which is PID 1
+/// there, mounts its `/proc`, drops privileges and execs. The first stage then waits and
+/// returns the command's exit code (`Ok`) for the caller to exit with. Without a PID namespace,
+/// `Ok` is never returned: the process becomes the command.
+pub fn run(args: &InitArgs) -> Result<i32, InitError> {
+    if args.stage2 {
+        return Err(stage2(args));
+    }
+    enter(args)?;
+    if args.pid_namespace {
+        return relay(args);
+    }
+    finish(args)?;
+    Err(exec(&args.command))
+}
+
+/// The signals the first stage leaves to PID 1: blocked here (so a stop reaches only the
+/// container's process), unblocked again by the second stage before exec.
+fn relayed_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(signal);
+    }
+    set
+}
+
+fn relay(args: &InitArgs) -> Result<i32, InitError> {
+    relayed_signals()
+        .thread_block()
+        .map_err(|source| InitError::Unshare {
+            what: "signal mask",
+            source,
+        })?;
+    unshare(CloneFlags::CLONE_NEWPID).map_err(|source| InitError::Unshare {
+        what: "pid namespace",
+        source,
+    })?;
+    let exe = std::env::current_exe().map_err(|source| InitError::Stage2 { source })?;
+    let mut second = args.clone();
+    second.stage2 = true;
+    second.pid_namespace = false;
+    let status = std::process::Command::new(exe)
+        .args(second.to_args())
+        .status()
+        .map_err(|source| InitError::Stage2 { source })?;
+    Ok(status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+    }))
+}
+
+fn stage2(args: &InitArgs) -> InitError {
+    if let Err(source) = relayed_signals().thread_unblock() {
+        return InitError::Unshare {
+            what: "signal mask",
+            source,
+        };
+    }
+    // This process is PID 1 of the new namespace: its /proc shows only the container.
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if let Err(source) = mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>) {
+        return InitError::Mount {
+            what: "proc on /proc".into(),
+            source,
+        };
+    }
+    match finish(args) {
         Ok(()) => exec(&args.command),
         Err(e) => e,
     }
@@ -239,6 +328,11 @@ fn enter(args: &InitArgs) -> Result<(), InitError> {
             source,
         })?;
     }
+    Ok(())
+}
+
+/// The per-process part: working directory and credentials.
+fn finish(args: &InitArgs) -> Result<(), InitError> {
     if let Some(dir) = &args.working_dir {
         nix::unistd::chdir(dir).map_err(|source| InitError::WorkingDir {
             path: dir.clone(),
@@ -294,6 +388,8 @@ mod tests {
             working_dir: None,
             uid: Some(1000),
             gid: None,
+            pid_namespace: true,
+            stage2: false,
             command: vec!["sh".into(), "-c".into(), "echo hi".into()],
         };
         let line = args.to_args();

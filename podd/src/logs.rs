@@ -104,6 +104,9 @@ impl NodeStreams for PodStreams {
             )));
         };
         init.command = options.command.clone();
+        // An exec does not start a PID namespace of its own (joining the container's is
+        // still to do).
+        init.pid_namespace = false;
         init.working_dir = init.working_dir.filter(|d| d.exists());
         let mut command = tokio::process::Command::new(&self.kubicle_exe);
         command

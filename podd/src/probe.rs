@@ -266,6 +266,8 @@ mod tests {
             working_dir: None,
             uid: None,
             gid: None,
+            pid_namespace: false,
+            stage2: false,
             command: vec![],
         };
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");

@@ -552,6 +552,10 @@ async fn run_pod(
             // The container's securityContext wins over the pod's (`DetermineEffectiveSecurityContext`).
             uid: security_id(&pod, container, "runAsUser"),
             gid: security_id(&pod, container, "runAsGroup"),
+            // Each container is PID 1 of its own PID namespace (shareProcessNamespace is
+            // not supported yet).
+            pid_namespace: true,
+            stage2: false,
             command,
         };
         let log = crate::logs::log_path(&shared.config.state_dir, &id, &slot.name, false);

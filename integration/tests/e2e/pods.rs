@@ -549,3 +549,38 @@ fn kubectl_port_forward_reaches_the_pod() {
         );
     }
 }
+
+#[test]
+fn each_container_is_pid_1_of_its_own_pid_namespace() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-pid");
+    // `$$$$` is the shell's `$$`: Kubernetes expands `$$` in commands to a literal `$`.
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: pid}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: kubicle/host, command: [sh, -c, 'echo pid=$$$$; echo procs=$(ls /proc | grep -c \"^[0-9]\"); exit 7']}\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
+        .success();
+    eventually("the container ran to its end", wait(), || {
+        (jsonpath(
+            &c,
+            &["pod", "pid"],
+            "{.status.containerStatuses[0].state.terminated.exitCode}",
+        ) == "7")
+            .then_some(())
+    });
+    let out = c.kubectl(&["logs", "pid"]);
+    assert!(out.success().contains("pid=1\n"), "{}", out.stdout);
+    let procs: usize = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("procs="))
+        .and_then(|n| n.parse().ok())
+        .expect("procs line");
+    // sh, its command substitution, ls and grep: nothing of the host.
+    assert!(
+        procs <= 5,
+        "the container sees only its own processes: {}",
+        out.stdout
+    );
+    assert_eq!(jsonpath(&c, &["pod", "pid"], "{.status.phase}"), "Failed");
+}
