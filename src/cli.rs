@@ -74,6 +74,9 @@ pub(crate) struct InitArgs {
     /// Internal: the second stage of --pid-namespace.
     #[arg(long)]
     pub(crate) stage2: bool,
+    /// A pty to take as the controlling terminal.
+    #[arg(long)]
+    pub(crate) tty: Option<PathBuf>,
     /// The command.
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,

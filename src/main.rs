@@ -60,6 +60,7 @@ fn container_init(args: cli::InitArgs) -> ExitCode {
         gid: args.gid,
         pid_namespace: args.pid_namespace,
         stage2: args.stage2,
+        tty: args.tty,
         command: args.command,
     };
     match podd::init::run(&init) {

@@ -47,9 +47,29 @@ pub struct ExecOptions {
 pub trait NodeStreams: Send + Sync + std::fmt::Debug {
     /// The log of one container of `pod`.
     fn log(&self, pod: &Value, options: &LogOptions) -> Result<ByteStream, ApiError>;
-    /// Starts a command in one container of `pod` (its namespaces, environment and user),
-    /// with piped stdin, stdout and stderr.
-    fn exec(&self, pod: &Value, options: &ExecOptions) -> Result<tokio::process::Child, ApiError>;
+    /// Starts a command in one container of `pod` (its namespaces, environment and user).
+    fn exec(&self, pod: &Value, options: &ExecOptions) -> Result<ExecProcess, ApiError>;
+}
+
+/// A command started for `kubectl exec`: its process and its streams (with a TTY, one
+/// terminal carries input and output and there is no separate stderr).
+pub struct ExecProcess {
+    /// The process, to wait for its exit code.
+    pub child: tokio::process::Child,
+    /// What the client types (`None` without `stdin=true`).
+    pub input: Option<Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+    /// Standard output (or the terminal).
+    pub output: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    /// Standard error (`None` with a TTY).
+    pub errors: Option<Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
+}
+
+impl std::fmt::Debug for ExecProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecProcess")
+            .field("child", &self.child)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The container a log request means: the one named, or the pod's only one (kubectl names

@@ -36,6 +36,8 @@ pub struct InitArgs {
     pub pid_namespace: bool,
     /// Internal: this is the second stage, already PID 1 of the new PID namespace.
     pub stage2: bool,
+    /// A terminal (the slave side of a pty) to make the command's controlling terminal.
+    pub tty: Option<PathBuf>,
     /// The command and its arguments.
     pub command: Vec<String>,
 }
@@ -111,6 +113,14 @@ pub enum InitError {
         /// The cause.
         source: nix::Error,
     },
+    /// The terminal could not become the controlling terminal.
+    #[error("take {path} as the controlling terminal")]
+    Terminal {
+        /// The pty.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The second stage (PID 1 of the new PID namespace) could not be started.
     #[error("start the container's PID 1")]
     Stage2 {
@@ -169,6 +179,10 @@ impl InitArgs {
         }
         if self.stage2 {
             args.push("--stage2".into());
+        }
+        if let Some(tty) = &self.tty {
+            args.push("--tty".into());
+            args.push(tty.display().to_string());
         }
         args.push("--".into());
         args.extend(self.command.iter().cloned());
@@ -331,8 +345,24 @@ fn enter(args: &InitArgs) -> Result<(), InitError> {
     Ok(())
 }
 
-/// The per-process part: working directory and credentials.
+/// The per-process part: controlling terminal, working directory and credentials.
 fn finish(args: &InitArgs) -> Result<(), InitError> {
+    if let Some(tty) = &args.tty {
+        // A session leader without a controlling terminal acquires the first terminal it
+        // opens (credentials(7), "controlling terminal"): no TIOCSCTTY ioctl needed.
+        nix::unistd::setsid().map_err(|source| InitError::Terminal {
+            path: tty.clone(),
+            source: source.into(),
+        })?;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(tty)
+            .map_err(|source| InitError::Terminal {
+                path: tty.clone(),
+                source,
+            })?;
+    }
     if let Some(dir) = &args.working_dir {
         nix::unistd::chdir(dir).map_err(|source| InitError::WorkingDir {
             path: dir.clone(),
@@ -390,6 +420,7 @@ mod tests {
             gid: None,
             pid_namespace: true,
             stage2: false,
+            tty: None,
             command: vec!["sh".into(), "-c".into(), "echo hi".into()],
         };
         let line = args.to_args();

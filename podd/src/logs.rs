@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apiserver::ApiError;
-use apiserver::streams::{ByteStream, LogOptions, NodeStreams, choose_container};
+use apiserver::streams::{ByteStream, ExecProcess, LogOptions, NodeStreams, choose_container};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -83,7 +83,7 @@ impl NodeStreams for PodStreams {
         &self,
         pod: &Value,
         options: &apiserver::streams::ExecOptions,
-    ) -> Result<tokio::process::Child, ApiError> {
+    ) -> Result<ExecProcess, ApiError> {
         let container = choose_container(pod, options.container.as_deref())?;
         let name = pod["metadata"]["name"].as_str().unwrap_or("");
         let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
@@ -104,29 +104,80 @@ impl NodeStreams for PodStreams {
             )));
         };
         init.command = options.command.clone();
+        init.working_dir = init.working_dir.filter(|d| d.exists());
         // An exec does not start a PID namespace of its own (joining the container's is
         // still to do).
         init.pid_namespace = false;
-        init.working_dir = init.working_dir.filter(|d| d.exists());
+        let failed = |e: std::io::Error| {
+            ApiError::Internal(format!("start the exec in {name}/{container}: {e}"))
+        };
         let mut command = tokio::process::Command::new(&self.kubicle_exe);
         command
-            .args(init.to_args())
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .kill_on_drop(true);
+        if !env.iter().any(|(k, _)| k == "PATH") {
+            command.env("PATH", crate::spawn::DEFAULT_PATH);
+        }
+        if options.tty {
+            // One terminal for input and output; the init makes it the controlling one.
+            let winsize = nix::pty::Winsize {
+                ws_row: 24,
+                ws_col: 80,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let pty = nix::pty::openpty(&winsize, None).map_err(|e| failed(e.into()))?;
+            init.tty = Some(nix::unistd::ttyname(&pty.slave).map_err(|e| failed(e.into()))?);
+            if !env.iter().any(|(k, _)| k == "TERM") {
+                command.env("TERM", "xterm");
+            }
+            let slave = std::fs::File::from(pty.slave);
+            command
+                .args(init.to_args())
+                .stdin(slave.try_clone().map_err(failed)?)
+                .stdout(slave.try_clone().map_err(failed)?)
+                .stderr(slave);
+            let child = command.spawn().map_err(failed)?;
+            let master = std::fs::File::from(pty.master);
+            let writer = tokio::fs::File::from_std(master.try_clone().map_err(failed)?);
+            return Ok(ExecProcess {
+                child,
+                input: options.stdin.then(|| {
+                    Box::pin(writer) as std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>
+                }),
+                output: Box::pin(tokio::fs::File::from_std(master)),
+                errors: None,
+            });
+        }
+        command
+            .args(init.to_args())
             .stdin(if options.stdin {
                 std::process::Stdio::piped()
             } else {
                 std::process::Stdio::null()
             })
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        if !env.iter().any(|(k, _)| k == "PATH") {
-            command.env("PATH", crate::spawn::DEFAULT_PATH);
-        }
-        command
-            .spawn()
-            .map_err(|e| ApiError::Internal(format!("start the exec in {name}/{container}: {e}")))
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().map_err(failed)?;
+        let input = child
+            .stdin
+            .take()
+            .map(|p| Box::pin(p) as std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>);
+        let output = child
+            .stdout
+            .take()
+            .ok_or_else(|| ApiError::Internal("exec stdout".into()))?;
+        let errors = child
+            .stderr
+            .take()
+            .map(|p| Box::pin(p) as std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>);
+        Ok(ExecProcess {
+            child,
+            input,
+            output: Box::pin(output),
+            errors,
+        })
     }
 }
 

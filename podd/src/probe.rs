@@ -268,6 +268,7 @@ mod tests {
             gid: None,
             pid_namespace: false,
             stage2: false,
+            tty: None,
             command: vec![],
         };
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");

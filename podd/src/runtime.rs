@@ -556,6 +556,7 @@ async fn run_pod(
             // not supported yet).
             pid_namespace: true,
             stage2: false,
+            tty: None,
             command,
         };
         let log = crate::logs::log_path(&shared.config.state_dir, &id, &slot.name, false);

@@ -16,9 +16,9 @@ use crate::status::ApiError;
 pub(crate) const PROTOCOL: &str = "v5.channel.k8s.io";
 
 /// Upgrades to the exec WebSocket and bridges it to the started process.
-pub(crate) fn upgrade(ws: WebSocketUpgrade, child: tokio::process::Child, tty: bool) -> Response {
+pub(crate) fn upgrade(ws: WebSocketUpgrade, process: crate::streams::ExecProcess) -> Response {
     ws.protocols([PROTOCOL])
-        .on_upgrade(move |socket| bridge(socket, child, tty))
+        .on_upgrade(move |socket| bridge(socket, process))
         .into_response()
 }
 
@@ -42,30 +42,23 @@ fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(bytes.into())
 }
 
-async fn bridge(socket: WebSocket, mut child: tokio::process::Child, tty: bool) {
+async fn bridge(socket: WebSocket, process: crate::streams::ExecProcess) {
+    let crate::streams::ExecProcess {
+        mut child,
+        input,
+        output,
+        errors,
+    } = process;
     let (mut sink, mut source) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     let mut readers = Vec::new();
-    for (pipe, channel) in [
-        (
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            1u8,
-        ),
-        (
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            if tty { 1 } else { 2 },
-        ),
-    ] {
+    // With a TTY there is no stderr: the terminal is channel 1 (kubectl discards channel 2).
+    for (pipe, channel) in [(Some(output), 1u8), (errors, 2u8)] {
         let Some(mut pipe) = pipe else { continue };
         let tx = out_tx.clone();
         readers.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 16 * 1024];
+            // A terminal's reads fail with EIO once the process is gone: that is its end.
             while let Ok(n) = pipe.read(&mut buf).await {
                 if n == 0 || tx.send(frame(channel, &buf[..n])).await.is_err() {
                     break;
@@ -74,7 +67,7 @@ async fn bridge(socket: WebSocket, mut child: tokio::process::Child, tty: bool) 
         }));
     }
     drop(out_tx);
-    let mut stdin = child.stdin.take();
+    let mut stdin = input;
     let writer = tokio::spawn(async move {
         while let Some(message) = out_rx.recv().await {
             if sink.send(message).await.is_err() {

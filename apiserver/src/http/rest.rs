@@ -333,8 +333,8 @@ pub(crate) async fn handle(
                     "pod {name} exec: no pod runtime runs on this node (kubicle up without root, or --no-pods)"
                 )));
             };
-            let child = streams.exec(&pod, &options)?;
-            Ok(super::exec::upgrade(ws, child, options.tty))
+            let process = streams.exec(&pod, &options)?;
+            Ok(super::exec::upgrade(ws, process))
         }
         (&Method::GET | &Method::POST, Some(name), Some("portforward")) => {
             let pod = api.get(r, ns, name)?;

@@ -584,3 +584,36 @@ fn each_container_is_pid_1_of_its_own_pid_namespace() {
     );
     assert_eq!(jsonpath(&c, &["pod", "pid"], "{.status.phase}"), "Failed");
 }
+
+#[test]
+fn kubectl_exec_with_a_terminal() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-tty");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: term}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sleep, '3600']}]\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
+        .success();
+    wait_running(&c, "term");
+    // kubectl asks for a TTY only when its own stdin is a terminal: script(1) gives it one.
+    let pid = c.pid().expect("cluster pid").to_string();
+    let inner = format!("nsenter -t {pid} -n -- kubectl exec -it term -- sh -c 'tty; exit 4'");
+    let out = integration::run(
+        std::process::Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .env("KUBECONFIG", c.kubeconfig())
+            .env(
+                "KUBECACHEDIR",
+                c.data_dir.parent().expect("test dir").join("kube-cache"),
+            ),
+        None,
+        wait(),
+    );
+    assert!(
+        out.stdout.contains("/dev/pts/"),
+        "the command runs on a terminal: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(out.code, Some(4), "{}", out.stdout);
+}
