@@ -210,16 +210,9 @@ impl Config {
         self.data_dir.join("run")
     }
 
-    /// The cgroup2 directory of this cluster's pods: the unified hierarchy of a hybrid host,
-    /// or the root of a pure cgroup2 host; `None` without cgroup2.
+    /// The cgroup2 directory of this cluster's pods (see `podd::cgroup`).
     pub(crate) fn cgroup_root(&self) -> Option<PathBuf> {
-        let name = format!("kubicle-{}", self.cluster_name);
-        ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-            .iter()
-            .map(PathBuf::from)
-            // Only a cgroup2 root has cgroup.controllers (cgroup-v2.rst).
-            .find(|root| root.join("cgroup.controllers").exists())
-            .map(|root| root.join(name))
+        podd::cgroup::cluster_dir(&self.cluster_name)
     }
 }
 

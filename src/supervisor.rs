@@ -247,28 +247,8 @@ pub(crate) const BRIDGE: &str = "kubicle0";
 /// Kills every process of every pod of the cluster (through their cgroups) and removes the
 /// cgroups.
 fn stop_pod_processes(cluster: &str) {
-    for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
-        let dir = Path::new(root).join(format!("kubicle-{cluster}"));
-        let Ok(pods) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for pod in pods.flatten().filter(|e| e.path().is_dir()) {
-            // cgroup.kill: every process of the pod, at once (cgroup-v2.rst).
-            let _ = std::fs::write(pod.path().join("cgroup.kill"), "1");
-            for _ in 0..100 {
-                if std::fs::remove_dir(pod.path()).is_ok() {
-                    println!(
-                        "kubicle: stopped the processes of pod {}",
-                        pod.file_name().to_string_lossy()
-                    );
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-        }
-        if std::fs::remove_dir(&dir).is_ok() {
-            println!("kubicle: removed cgroup {}", dir.display());
-        }
+    for pod in podd::cgroup::remove_cluster(cluster) {
+        println!("kubicle: stopped the processes of pod {pod}");
     }
 }
 

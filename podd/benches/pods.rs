@@ -42,10 +42,7 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    if !std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-    }) {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIPPED: the pod benchmark needs root");
         return;
     }
@@ -121,17 +118,12 @@ async fn run(exe: std::path::PathBuf) {
         node_ip: "10.244.0.1".parse().expect("ip"),
         pod_cidr,
         state_dir: dir.join("run/pods"),
-        cgroup_root: ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-            .iter()
-            .map(std::path::PathBuf::from)
-            .find(|r| r.join("cgroup.controllers").exists())
-            .map(|r| r.join(format!("kubicle-bench-{}", std::process::id()))),
+        cgroup_root: podd::cgroup::cluster_dir(&format!("bench-{}", std::process::id())),
         kubicle_exe: exe,
         cluster_dns: "10.96.0.10".parse().expect("ip"),
         cluster_domain: "cluster.local".into(),
         host_resolv_conf: String::new(),
     };
-    let cgroup_root = config.cgroup_root.clone();
     let netd = std::sync::Arc::new(netd);
     let podd_task = tokio::spawn(podd::run(
         api.clone(),
@@ -237,9 +229,7 @@ async fn run(exe: std::path::PathBuf) {
         while controllers.join_next().await.is_some() {}
     })
     .await;
-    if let Some(root) = cgroup_root {
-        let _ = std::fs::remove_dir(root);
-    }
+    podd::cgroup::remove_cluster(&format!("bench-{}", std::process::id()));
     // Unmount what netd mounted under the run dir, so the directory can go.
     if let Err(e) = netd.teardown().await {
         eprintln!("tear the node network down: {e}");

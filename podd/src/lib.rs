@@ -6,6 +6,7 @@
 //!   containers, restarts, graceful termination).
 //! - `spawn.rs`: starting a container process through `kubicle init` and its images.
 //! - `init.rs`: the re-executed container init (namespaces, /etc files, exec).
+//! - `cgroup.rs`: the pods' cgroups (finding cgroup2, killing everything in one).
 //! - `env.rs`: service links and container environment (`$(VAR)` expansion, refs).
 //! - `dns_config.rs`: resolv.conf, hosts and hostname as the kubelet writes them.
 //! - `status.rs`: pod and container status as the kubelet reports it.
@@ -17,6 +18,7 @@
 //! **Architecture Invariant:** podd owns pod status; it reads pods and services only through
 //! `apiserver::Api` informers and writes status through `Api::replace_status`.
 
+pub mod cgroup;
 pub mod dns_config;
 pub mod env;
 pub mod init;

@@ -913,15 +913,7 @@ async fn teardown(shared: &Shared, pod: &Value, running: Option<&HashMap<(bool, 
     let id = uid(pod);
     if let Some(root) = &shared.config.cgroup_root {
         let cgroup = root.join(&id);
-        // cgroup.kill (Linux 5.14) kills every process of the pod, including ones a container
-        // started in the background (cgroup-v2.rst, "cgroup.kill").
-        let _ = std::fs::write(cgroup.join("cgroup.kill"), "1");
-        for _ in 0..50 {
-            if std::fs::remove_dir(&cgroup).is_ok() || !cgroup.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let _ = tokio::task::spawn_blocking(move || crate::cgroup::kill_and_remove(&cgroup)).await;
     }
     if let Some(running) = running {
         for r in running.values().filter(|r| r.pid > 0) {
