@@ -86,16 +86,8 @@ pub fn decode_typed(
             "the request body must be a JSON object".into(),
         ));
     };
-    let kind = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let api_version = map
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let kind = string(map, "kind");
+    let api_version = string(map, "apiVersion");
     if kind.is_empty() {
         return Err(ApiError::BadRequest(format!(
             "Object 'Kind' is missing in '{}'",
@@ -213,6 +205,14 @@ fn prune(input: &mut Value, known: &Value, path: &str, unknown: &mut Vec<String>
     }
 }
 
+/// A string field of a JSON object, `""` when absent or not a string.
+fn string(map: &Map<String, Value>, key: &str) -> String {
+    map.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
@@ -285,16 +285,8 @@ pub fn prepare_create(
     let (mut obj, warnings) = decode_typed(resource, obj, validation)?;
     place(resource, &mut obj, namespace)?;
     let meta = meta_mut(&mut obj);
-    let name = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let generate = meta
-        .get("generateName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = string(meta, "name");
+    let generate = string(meta, "generateName");
     let name = if name.is_empty() && !generate.is_empty() {
         generate_name(&generate)
     } else {
