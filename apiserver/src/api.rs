@@ -274,16 +274,13 @@ impl Api {
         }
         self.require_namespace(resource, namespace)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let is_service = resource.kind == "Service";
         let object = if options.dry_run {
             if self.get(resource, namespace, &name).is_ok() {
                 return Err(ApiError::already_exists(resource, &name));
             }
             let mut obj = obj;
-            if is_service {
-                let plan = self.allocators.plan(resource, None, &mut obj)?;
-                self.allocators.settle(plan, false);
-            }
+            let plan = self.allocators.plan(resource, None, &mut obj)?;
+            self.allocators.settle(plan, false);
             Arc::new(obj)
         } else {
             let key = key(resource, namespace, &name);
@@ -294,9 +291,7 @@ impl Api {
                     Some(_) => Err(ApiError::already_exists(resource, &name)),
                     None => {
                         let mut obj = obj;
-                        if is_service {
-                            plan = Some(self.allocators.plan(resource, None, &mut obj)?);
-                        }
+                        plan = Some(self.allocators.plan(resource, None, &mut obj)?);
                         Ok(Change::Put(obj))
                     }
                 })
@@ -329,16 +324,13 @@ impl Api {
         let mut dry = None;
         let mut warnings = Vec::new();
         let mut plan: Option<Plan> = None;
-        let is_service = resource.kind == "Service";
         let result = self
             .store
             .mutate(key(resource, namespace, name), |current, _| {
                 let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
                 let (mut new, found) = change(current)?;
                 warnings = found;
-                if is_service {
-                    plan = Some(self.allocators.plan(resource, Some(current), &mut new)?);
-                }
+                plan = Some(self.allocators.plan(resource, Some(current), &mut new)?);
                 if options.dry_run {
                     dry = Some(new);
                     return Ok(Change::Keep);
@@ -357,8 +349,8 @@ impl Api {
             self.allocators.settle(plan, stored);
         }
         let committed = result?;
-        if is_service && committed.event == Some(EventType::Deleted) {
-            self.allocators.release(&committed.object);
+        if committed.event == Some(EventType::Deleted) {
+            self.allocators.release(resource, &committed.object);
         }
         Ok(Written {
             object: dry.map(Arc::new).unwrap_or(committed.object),
@@ -660,8 +652,8 @@ impl Api {
                 Ok(Change::Put(marked))
             })
             .await?;
-        if resource.kind == "Service" && committed.event == Some(EventType::Deleted) {
-            self.allocators.release(&committed.object);
+        if committed.event == Some(EventType::Deleted) {
+            self.allocators.release(resource, &committed.object);
         }
         Ok(dry.map(Arc::new).unwrap_or(committed.object))
     }

@@ -91,7 +91,8 @@ impl Allocators {
     }
 
     /// Allocates what `new` needs (keeping what `old` already holds) and sets the
-    /// LoadBalancer ingress. Call with the store's writer lock held.
+    /// LoadBalancer ingress; an empty plan for kinds other than Service. Call with the
+    /// store's writer lock held.
     pub fn plan(
         &self,
         resource: &Resource,
@@ -99,6 +100,10 @@ impl Allocators {
         new: &mut Value,
     ) -> Result<Plan, ApiError> {
         let mut plan = Plan::default();
+        // Only Services hold addresses: every other write gets an empty plan.
+        if resource.kind != "Service" {
+            return Ok(plan);
+        }
         match self.plan_into(resource, old, new, &mut plan) {
             Ok(()) => Ok(plan),
             Err(e) => {
@@ -248,8 +253,11 @@ impl Allocators {
         }
     }
 
-    /// Frees everything a deleted Service held.
-    pub fn release(&self, service: &Value) {
+    /// Frees everything a deleted object held (only Services hold anything).
+    pub fn release(&self, resource: &Resource, service: &Value) {
+        if resource.kind != "Service" {
+            return;
+        }
         let mut guard = self.lock();
         let (ips, ports) = &mut *guard;
         if let Some(ip) = cluster_ip(service) {
