@@ -4,7 +4,6 @@
 //!
 //! Each figure is the median of several rounds; latencies are per event (p50/p99 of all).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apiserver::{Api, Start, WriteOptions};
@@ -115,5 +114,4 @@ async fn run() {
         delays.len()
     );
     println!("  peak RSS {}", rss_kib.trim_start_matches("VmHWM:").trim());
-    let _ = Arc::new(());
 }
