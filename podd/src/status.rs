@@ -139,6 +139,34 @@ pub fn phase(restart_policy: &str, observed: &Observed) -> &'static str {
     }
 }
 
+/// The pod's QoS class (`pkg/apis/core/v1/helper/qos`): Guaranteed when every container
+/// limits CPU and memory with requests equal to the limits (unset requests default to them),
+/// BestEffort when no container requests or limits anything, Burstable otherwise.
+pub fn qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|field| pod["spec"][*field].as_array().into_iter().flatten())
+        .collect();
+    let set = |v: &Value| v.as_object().is_some_and(|m| !m.is_empty());
+    if containers
+        .iter()
+        .all(|c| !set(&c["resources"]["requests"]) && !set(&c["resources"]["limits"]))
+    {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        let (requests, limits) = (&c["resources"]["requests"], &c["resources"]["limits"]);
+        ["cpu", "memory"].iter().all(|r| {
+            limits[*r].is_string() && (requests[*r].is_null() || requests[*r] == limits[*r])
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
 /// The full pod status.
 pub fn pod_status(pod: &Value, observed: &Observed, now: &str) -> Value {
     let restart_policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
@@ -180,7 +208,7 @@ pub fn pod_status(pod: &Value, observed: &Observed, now: &str) -> Value {
         "hostIPs": [{"ip": observed.host_ip}],
         "startTime": observed.start_time,
         "containerStatuses": observed.containers.iter().map(Container::to_json).collect::<Vec<_>>(),
-        "qosClass": pod["status"]["qosClass"].as_str().unwrap_or("BestEffort"),
+        "qosClass": qos_class(pod),
     });
     if !observed.init.is_empty() {
         status["initContainerStatuses"] = json!(
@@ -211,6 +239,22 @@ mod tests {
             restart_count: restarts,
             ready: true,
         }
+    }
+
+    #[test]
+    fn qos_classes() {
+        let pod = |resources: Value| json!({"spec": {"containers": [{"resources": resources}]}});
+        assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
+        assert_eq!(
+            qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))),
+            "Guaranteed"
+        );
+        let unequal = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "1", "memory": "1Gi"}});
+        assert_eq!(qos_class(&pod(unequal)), "Burstable");
+        assert_eq!(
+            qos_class(&pod(json!({"requests": {"memory": "1Gi"}}))),
+            "Burstable"
+        );
     }
 
     #[test]

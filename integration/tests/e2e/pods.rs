@@ -447,6 +447,10 @@ fn limits_are_enforced_or_warned_about() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
         .success();
     wait_running(&c, "limited");
+    assert_eq!(
+        jsonpath(&c, &["pod", "limited"], "{.status.qosClass}"),
+        "Guaranteed"
+    );
     let uid = jsonpath(&c, &["pod", "limited"], "{.metadata.uid}");
     let memory_max = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .iter()
