@@ -171,12 +171,14 @@ pub fn root_or_skip() -> bool {
     false
 }
 
-/// One running cluster. As root it runs in a network and mount namespace of its own (made
-/// by `unshare`), so its bridge, pods and bind mounts never touch the host and vanish with
-/// the process; kubectl then reaches it through `nsenter` into that network namespace.
+/// One running cluster. As root it runs in a network and mount namespace of its own, made
+/// by `unshare` for a holder process (`sleep`) that keeps them alive across restarts of the
+/// server, so its bridge, pods and bind mounts never touch the host and vanish with the
+/// holder; the server and kubectl enter them with `nsenter`.
 #[derive(Debug)]
 pub struct Cluster {
     child: Option<Child>,
+    holder: Option<Child>,
     /// The cluster's data directory (removed on drop).
     pub data_dir: PathBuf,
     /// The API server's `host:port`.
@@ -204,6 +206,7 @@ impl Cluster {
         std::fs::create_dir_all(&root).expect("create test dir");
         let mut cluster = Cluster {
             child: None,
+            holder: None,
             data_dir: root.join("data"),
             address: String::new(),
             cache_dir: root.join("kube-cache"),
@@ -216,23 +219,33 @@ impl Cluster {
     }
 
     fn boot(&mut self) {
+        if self.in_netns() && self.holder.is_none() {
+            let holder = Command::new("unshare")
+                .args(["--net", "--mount", "--propagation", "private", "--"])
+                .args(["sleep", "infinity"])
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn the namespace holder");
+            let pid = holder.id();
+            self.holder = Some(holder);
+            // The namespaces exist once the holder runs `sleep` (unshare execs it).
+            eventually("the cluster's namespaces", Duration::from_secs(10), || {
+                let ns = |p: &str| std::fs::read_link(p).ok();
+                (ns(&format!("/proc/{pid}/ns/net")) != ns("/proc/self/ns/net")
+                    && std::fs::read_link(format!("/proc/{pid}/exe"))
+                        .is_ok_and(|exe| exe.ends_with("sleep")))
+                .then_some(())
+            });
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("open log");
-        let mut command = if self.in_netns() {
-            let mut c = Command::new("unshare");
-            c.args(["--net", "--mount", "--propagation", "private", "--"])
-                .arg(kubicle_bin());
-            c
-        } else {
-            let mut c = Command::new(kubicle_bin());
-            c.arg("--log-format=text");
-            c
-        };
-        let mut child = command
+        let mut child = self
+            .on_node(kubicle_bin())
             .args([
+                "--log-format=text",
                 "up",
                 "--listen",
                 "127.0.0.1:0",
@@ -285,6 +298,12 @@ impl Cluster {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The PID of the process holding the cluster's network and mount namespaces (`None`
+    /// when the cluster runs in the caller's), for `nsenter -t`.
+    pub fn netns_pid(&self) -> Option<u32> {
+        self.holder.as_ref().map(Child::id)
+    }
+
     /// Runs kubectl against this cluster.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_with_stdin(args, None)
@@ -296,16 +315,23 @@ impl Cluster {
         is_root() && !self.flags.iter().any(|f| f == "--no-pods")
     }
 
-    /// A kubectl command that reaches this cluster (inside its network namespace as root).
-    fn kubectl_command(&self) -> Command {
-        let mut command = match (self.in_netns(), self.pid()) {
-            (true, Some(pid)) => {
+    /// A command that runs in the cluster's network and mount namespaces (as root; in the
+    /// caller's otherwise), as if run on the cluster's node.
+    pub fn on_node(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match self.netns_pid() {
+            Some(pid) => {
                 let mut c = Command::new("nsenter");
-                c.args(["-t", &pid.to_string(), "-n", "--", "kubectl"]);
+                c.args(["-t", &pid.to_string(), "--net", "--mount", "--"])
+                    .arg(program);
                 c
             }
-            _ => Command::new("kubectl"),
-        };
+            None => Command::new(program),
+        }
+    }
+
+    /// A kubectl command that reaches this cluster (inside its network namespace as root).
+    fn kubectl_command(&self) -> Command {
+        let mut command = self.on_node("kubectl");
         command
             .env("KUBECONFIG", self.kubeconfig())
             .env("KUBECACHEDIR", &self.cache_dir);
@@ -372,7 +398,7 @@ impl Cluster {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kubeconfig = self.kubeconfig();
         let cache = self.cache_dir.clone();
-        let netns_pid = if self.in_netns() { self.pid() } else { None };
+        let netns_pid = self.netns_pid();
         let kubectl = move || {
             let mut c = match netns_pid {
                 Some(pid) => {
@@ -496,6 +522,11 @@ impl Drop for Cluster {
                 }
             }
             let _ = std::fs::remove_dir(&dir);
+        }
+        // The namespaces, their links and mounts go with their last process.
+        if let Some(mut holder) = self.holder.take() {
+            let _ = holder.kill();
+            let _ = holder.wait();
         }
         if let Some(root) = self.data_dir.parent() {
             if std::thread::panicking() {

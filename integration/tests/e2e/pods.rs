@@ -291,7 +291,7 @@ fn reset_removes_what_a_crashed_cluster_left() {
             .all(|pid| std::path::Path::new("/proc").join(pid).exists())
     );
     let reset = integration::run(
-        std::process::Command::new(integration::kubicle_bin())
+        c.on_node(integration::kubicle_bin())
             .args(["reset", "--yes", "--data-dir"])
             .arg(&c.data_dir),
         None,
@@ -305,6 +305,83 @@ fn reset_removes_what_a_crashed_cluster_left() {
     });
     assert!(!cgroup.exists(), "the cluster's cgroup is gone");
     assert!(!c.data_dir.exists(), "the data dir is gone");
+    // The node's links (bridge, veths) and every mount under the data dir are gone too.
+    let links = integration::run(c.on_node("ip").args(["-br", "link"]), None, wait());
+    let names: Vec<&str> = links
+        .success()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["lo"], "only lo is left on the node");
+    let holder = c.netns_pid().expect("the cluster's namespaces");
+    let mounts = std::fs::read_to_string(format!("/proc/{holder}/mountinfo")).expect("mountinfo");
+    let data_dir = c.data_dir.display().to_string();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&data_dir)),
+        "no mount of the cluster is left: {mounts}"
+    );
+}
+
+#[test]
+fn a_restarted_cluster_keeps_its_pods_and_their_ips() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut c = Cluster::start("pods-restart");
+    let pod = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{{name: c, image: kubicle/host, command: [sleep, '3600']}}]\n"
+        )
+    };
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pod("kept")))
+        .success();
+    let ip = wait_running(&c, "kept");
+    // The container processes in the cluster's cgroups.
+    let cgroup = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .map(|root| std::path::Path::new(root).join(format!("kubicle-{}", c.name)))
+        .find(|dir| dir.exists())
+        .expect("the cluster's cgroup");
+    let sleepers = || -> Vec<String> {
+        std::fs::read_dir(&cgroup)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|pod| std::fs::read_to_string(pod.path().join("cgroup.procs")).ok())
+            .flat_map(|procs| {
+                procs
+                    .lines()
+                    .filter(|pid| {
+                        std::fs::read(format!("/proc/{pid}/cmdline"))
+                            .is_ok_and(|cmd| cmd.starts_with(b"sleep\0"))
+                    })
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let before = sleepers();
+    assert_eq!(before.len(), 1, "one container process");
+    // A crash of kubicle, then a new start on the same data dir in the same node network.
+    c.restart();
+    // The pod runs again on its IP, its container started afresh (as after a node reboot):
+    // one process, not the old one beside a new one.
+    eventually("the pod's container runs again", wait(), || {
+        let now = sleepers();
+        (now.len() == 1 && now != before).then_some(())
+    });
+    wait_running(&c, "kept");
+    assert_eq!(jsonpath(&c, &["pod", "kept"], "{.status.podIP}"), ip);
+    // A new pod gets another IP: the kept pod's IP is not handed out twice.
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pod("fresh")))
+        .success();
+    assert_ne!(wait_running(&c, "fresh"), ip);
+    // Deleting both removes their veths from the node.
+    c.kubectl(&["delete", "pod", "kept", "fresh"]).success();
+    eventually("the pods' veths are gone", wait(), || {
+        let links = integration::run(c.on_node("ip").args(["-br", "link"]), None, wait());
+        (links.ok() && !links.stdout.contains('@')).then_some(())
+    });
 }
 
 #[test]
@@ -528,20 +605,10 @@ fn kubectl_port_forward_reaches_the_pod() {
     let mut forward = c.kubectl_stream(&["port-forward", "pod/web", "18080:8080"]);
     forward.wait_for(wait(), |l| l.contains("Forwarding from 127.0.0.1:18080"));
     // kubectl listens inside the cluster's network namespace; fetch from there.
-    let pid = c.pid().expect("cluster pid").to_string();
     for _ in 0..3 {
         let page = integration::run(
-            std::process::Command::new("nsenter").args([
-                "-t",
-                &pid,
-                "-n",
-                "--",
-                "curl",
-                "-sf",
-                "-m",
-                "5",
-                "http://127.0.0.1:18080/",
-            ]),
+            c.on_node("curl")
+                .args(["-sf", "-m", "5", "http://127.0.0.1:18080/"]),
             None,
             wait(),
         );
@@ -600,7 +667,7 @@ fn kubectl_exec_with_a_terminal() {
         .success();
     wait_running(&c, "term");
     // kubectl asks for a TTY only when its own stdin is a terminal: script(1) gives it one.
-    let pid = c.pid().expect("cluster pid").to_string();
+    let pid = c.netns_pid().expect("cluster netns").to_string();
     let inner = format!("nsenter -t {pid} -n -- kubectl exec -it term -- sh -c 'tty; exit 4'");
     let out = integration::run(
         std::process::Command::new("script")
