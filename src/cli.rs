@@ -39,6 +39,9 @@ pub(crate) enum Command {
     /// Internal: the container init that podd re-executes (enters the pod, then execs).
     #[command(hide = true)]
     Init(InitArgs),
+    /// Internal: PID 1 of a pod's shared PID namespace (reaps orphans, exits on SIGTERM).
+    #[command(hide = true)]
+    Pause,
 }
 
 /// Flags of the hidden `kubicle init` (see `podd::init`).
@@ -69,8 +72,14 @@ pub(crate) struct InitArgs {
     #[arg(long)]
     pub(crate) gid: Option<u32>,
     /// Run the command as PID 1 of its own PID namespace.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pid_join")]
     pub(crate) pid_namespace: bool,
+    /// Run the command in this existing PID namespace (a namespace file).
+    #[arg(long)]
+    pub(crate) pid_join: Option<PathBuf>,
+    /// Join the namespaces of the running container whose init has this PID.
+    #[arg(long)]
+    pub(crate) join: Option<u32>,
     /// Internal: the second stage of --pid-namespace.
     #[arg(long)]
     pub(crate) stage2: bool,

@@ -25,6 +25,10 @@ fn main() -> ExitCode {
             command: cli::Command::Init(args),
             ..
         }) => return container_init(args),
+        Ok(cli::Cli {
+            command: cli::Command::Pause,
+            ..
+        }) => return ExitCode::from(u8::try_from(podd::init::pause()).unwrap_or(1)),
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EX_USAGE } else { 0 };
@@ -58,7 +62,12 @@ fn container_init(args: cli::InitArgs) -> ExitCode {
         working_dir: args.working_dir,
         uid: args.uid,
         gid: args.gid,
-        pid_namespace: args.pid_namespace,
+        pid: match (args.pid_join, args.pid_namespace) {
+            (Some(path), _) => podd::init::PidNamespace::Join(path),
+            (None, true) => podd::init::PidNamespace::New,
+            (None, false) => podd::init::PidNamespace::Inherit,
+        },
+        join: args.join,
         stage2: args.stage2,
         tty: args.tty,
         command: args.command,
@@ -119,6 +128,9 @@ fn run(cli: cli::Cli, started: std::time::Instant) -> Result<(), Failure> {
                 "kubicle init could not start the container"
             )))
         }
+        cli::Command::Pause => Err(Failure::Runtime(anyhow::anyhow!(
+            "kubicle pause runs only as a pod's PID 1"
+        ))),
         cli::Command::Reset(args) => {
             supervisor::reset(&args.data_dir, args.yes).map_err(|e| match e {
                 supervisor::ResetError::NotConfirmed | supervisor::ResetError::NotADataDir(_) => {

@@ -32,14 +32,31 @@ pub struct InitArgs {
     pub uid: Option<u32>,
     /// `runAsGroup` (default: the user's, 0 for root).
     pub gid: Option<u32>,
-    /// Run the command as PID 1 of a PID namespace of its own.
-    pub pid_namespace: bool,
-    /// Internal: this is the second stage, already PID 1 of the new PID namespace.
+    /// The PID namespace the command runs in.
+    pub pid: PidNamespace,
+    /// The first-stage init of a running container (its host PID): enter that container's
+    /// IPC, UTS, network and mount namespaces and the PID namespace of its children instead
+    /// of making new ones (`kubectl exec`, exec probes). The pod's netns, IPC, hostname and
+    /// files above are then the container's already.
+    pub join: Option<u32>,
+    /// Internal: this is the second stage, already in the container's PID namespace.
     pub stage2: bool,
     /// A terminal (the slave side of a pty) to make the command's controlling terminal.
     pub tty: Option<PathBuf>,
     /// The command and its arguments.
     pub command: Vec<String>,
+}
+
+/// Which PID namespace a container's command runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PidNamespace {
+    /// The one `kubicle init` was started in.
+    Inherit,
+    /// A new one, with the command as its PID 1 (each container, by default).
+    New,
+    /// An existing one, named by a namespace file such as `/proc/<pid>/ns/pid_for_children`
+    /// (`shareProcessNamespace`: the pod's, whose PID 1 is its pause process).
+    Join(PathBuf),
 }
 
 /// Why the init could not start the container command.
@@ -58,6 +75,15 @@ pub enum InitError {
     #[error("enter the pod IPC namespace {path}")]
     EnterIpc {
         /// The namespace's bind mount.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A namespace of a running container (or the pod's PID namespace) could not be entered.
+    #[error("enter the namespace {path}")]
+    Enter {
+        /// The namespace file.
         path: PathBuf,
         /// The cause.
         #[source]
@@ -141,6 +167,19 @@ pub enum InitError {
 }
 
 impl InitArgs {
+    /// The settings that start another process in the running container whose first-stage
+    /// init is `pid` (an exec or an exec probe): it joins that container's namespaces.
+    pub fn joining(&self, pid: u32) -> InitArgs {
+        InitArgs {
+            pid: PidNamespace::Inherit,
+            join: Some(pid),
+            stage2: false,
+            tty: None,
+            command: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The arguments of `kubicle init` that carry these settings.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -174,8 +213,17 @@ impl InitArgs {
             args.push("--gid".into());
             args.push(gid.to_string());
         }
-        if self.pid_namespace {
-            args.push("--pid-namespace".into());
+        match &self.pid {
+            PidNamespace::Inherit => {}
+            PidNamespace::New => args.push("--pid-namespace".into()),
+            PidNamespace::Join(path) => {
+                args.push("--pid-join".into());
+                args.push(path.display().to_string());
+            }
+        }
+        if let Some(pid) = self.join {
+            args.push("--join".into());
+            args.push(pid.to_string());
         }
         if self.stage2 {
             args.push("--stage2".into());
@@ -193,22 +241,87 @@ impl InitArgs {
 /// Enters the pod, then replaces this process with the container command. The environment
 /// is the one this process was started with (podd computes it).
 ///
-/// With a PID namespace the work takes two processes, because `unshare(CLONE_NEWPID)` only
-/// moves a process's *children* (pid_namespaces(7)): this first stage makes every other
-/// namespace, unshares the PID namespace and starts a second `kubicle init`, which is PID 1
-/// there, mounts its `/proc`, drops privileges and execs. The first stage then waits and
-/// returns the command's exit code (`Ok`) for the caller to exit with. Without a PID namespace,
-/// `Ok` is never returned: the process becomes the command.
+/// With a PID namespace to make or join, the work takes two processes, because a process
+/// never changes its own PID namespace, only its *children's* (pid_namespaces(7)): this first
+/// stage enters every other namespace, unshares or joins the PID namespace and starts a
+/// second `kubicle init` there, which mounts its `/proc` (in a new mount namespace), drops
+/// privileges and execs. The first stage then waits and returns the command's exit code
+/// (`Ok`) for the caller to exit with. Without one, `Ok` is never returned: the process
+/// becomes the command.
 pub fn run(args: &InitArgs) -> Result<i32, InitError> {
     if args.stage2 {
         return Err(stage2(args));
     }
-    enter(args)?;
-    if args.pid_namespace {
-        return relay(args);
+    // Our own executable, found while /proc is still the host's.
+    let exe = std::env::current_exe().map_err(|source| InitError::Stage2 { source })?;
+    let pid_namespace = match args.join {
+        Some(pid) => Some(join(args, pid)?),
+        None => {
+            enter(args)?;
+            match &args.pid {
+                PidNamespace::Inherit => None,
+                PidNamespace::New => {
+                    unshare(CloneFlags::CLONE_NEWPID).map_err(|source| InitError::Unshare {
+                        what: "pid namespace",
+                        source,
+                    })?;
+                    Some(())
+                }
+                PidNamespace::Join(path) => {
+                    enter_namespace(path, CloneFlags::CLONE_NEWPID)?;
+                    Some(())
+                }
+            }
+        }
+    };
+    if pid_namespace.is_some() {
+        return relay(args, &exe);
     }
     finish(args)?;
     Err(exec(&args.command))
+}
+
+/// Opens a namespace file and enters it.
+fn enter_namespace(path: &Path, kind: CloneFlags) -> Result<(), InitError> {
+    let failed = |source| InitError::Enter {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    setns(file.as_fd(), kind).map_err(|e| failed(e.into()))
+}
+
+/// Enters the namespaces of the running container whose first stage is `pid`: every file
+/// is opened first, as the container's mount namespace has a `/proc` of its own.
+fn join(args: &InitArgs, pid: u32) -> Result<(), InitError> {
+    join_cgroup(args)?;
+    let kinds = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid_for_children", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut files = Vec::new();
+    for (name, kind) in kinds {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let file = std::fs::File::open(&path).map_err(|source| InitError::Enter {
+            path: path.clone(),
+            source,
+        })?;
+        files.push((path, file, kind));
+    }
+    for (path, file, kind) in files {
+        setns(file.as_fd(), kind).map_err(|e| InitError::Enter {
+            path,
+            source: e.into(),
+        })?;
+    }
+    // The working directory still points into the host's mount namespace.
+    nix::unistd::chdir("/").map_err(|source| InitError::WorkingDir {
+        path: "/".into(),
+        source,
+    })
 }
 
 /// The signals the first stage leaves to PID 1: blocked here (so a stop reaches only the
@@ -227,21 +340,16 @@ fn relayed_signals() -> nix::sys::signal::SigSet {
     set
 }
 
-fn relay(args: &InitArgs) -> Result<i32, InitError> {
+fn relay(args: &InitArgs, exe: &Path) -> Result<i32, InitError> {
     relayed_signals()
         .thread_block()
         .map_err(|source| InitError::Unshare {
             what: "signal mask",
             source,
         })?;
-    unshare(CloneFlags::CLONE_NEWPID).map_err(|source| InitError::Unshare {
-        what: "pid namespace",
-        source,
-    })?;
-    let exe = std::env::current_exe().map_err(|source| InitError::Stage2 { source })?;
     let mut second = args.clone();
     second.stage2 = true;
-    second.pid_namespace = false;
+    second.pid = PidNamespace::Inherit;
     let status = std::process::Command::new(exe)
         .args(second.to_args())
         .status()
@@ -258,13 +366,16 @@ fn stage2(args: &InitArgs) -> InitError {
             source,
         };
     }
-    // This process is PID 1 of the new namespace: its /proc shows only the container.
+    // This process is in the container's PID namespace: its /proc shows only that namespace.
+    // A joined container has that /proc mounted already.
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    if let Err(source) = mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>) {
-        return InitError::Mount {
-            what: "proc on /proc".into(),
-            source,
-        };
+    if args.join.is_none() {
+        if let Err(source) = mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>) {
+            return InitError::Mount {
+                what: "proc on /proc".into(),
+                source,
+            };
+        }
     }
     match finish(args) {
         Ok(()) => exec(&args.command),
@@ -272,7 +383,7 @@ fn stage2(args: &InitArgs) -> InitError {
     }
 }
 
-fn enter(args: &InitArgs) -> Result<(), InitError> {
+fn join_cgroup(args: &InitArgs) -> Result<(), InitError> {
     if let Some(cgroup) = &args.cgroup {
         std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string()).map_err(
             |source| InitError::Cgroup {
@@ -281,6 +392,11 @@ fn enter(args: &InitArgs) -> Result<(), InitError> {
             },
         )?;
     }
+    Ok(())
+}
+
+fn enter(args: &InitArgs) -> Result<(), InitError> {
+    join_cgroup(args)?;
     let netns = std::fs::File::open(&args.netns).map_err(|source| InitError::EnterNetns {
         path: args.netns.clone(),
         source,
@@ -383,6 +499,34 @@ fn finish(args: &InitArgs) -> Result<(), InitError> {
     Ok(())
 }
 
+/// `kubicle pause`: PID 1 of a pod's shared PID namespace (`shareProcessNamespace`), as the
+/// pause container is in Kubernetes: it reaps the orphans the namespace's processes leave and
+/// exits on SIGTERM or SIGINT (its namespace's other processes then die with it).
+pub fn pause() -> i32 {
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
+        signals.add(signal);
+    }
+    if signals.thread_block().is_err() {
+        return 1;
+    }
+    loop {
+        match signals.wait() {
+            Ok(Signal::SIGCHLD) => {
+                while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    if status == WaitStatus::StillAlive {
+                        break;
+                    }
+                }
+            }
+            Ok(_) => return 0,
+            Err(_) => return 1,
+        }
+    }
+}
+
 fn exec(command: &[String]) -> InitError {
     let Ok(argv) = command
         .iter()
@@ -418,7 +562,8 @@ mod tests {
             working_dir: None,
             uid: Some(1000),
             gid: None,
-            pid_namespace: true,
+            pid: PidNamespace::New,
+            join: None,
             stage2: false,
             tty: None,
             command: vec!["sh".into(), "-c".into(), "echo hi".into()],

@@ -5,12 +5,14 @@
 //! - `runtime.rs`: [`run`], the pod informer loop and one worker task per pod (sandbox,
 //!   containers, restarts, graceful termination).
 //! - `spawn.rs`: starting a container process through `kubicle init` and its images.
-//! - `init.rs`: the re-executed container init (namespaces, /etc files, exec).
+//! - `init.rs`: the re-executed container init (namespaces, /etc files, exec; joining a
+//!   running container for exec), and `kubicle pause`.
 //! - `cgroup.rs`: the pods' cgroups (finding cgroup2, killing everything in one).
 //! - `env.rs`: service links and container environment (`$(VAR)` expansion, refs).
 //! - `dns_config.rs`: resolv.conf, hosts and hostname as the kubelet writes them.
 //! - `status.rs`: pod and container status as the kubelet reports it.
 //! - `ipc.rs`: the pod's IPC namespace, shared by its containers.
+//! - `sandbox.rs`: the pause process of a pod with one PID namespace (`shareProcessNamespace`).
 //! - `limits.rs`: memory and CPU limits on the pod's cgroup, or a warning.
 //! - `probe.rs`: startup, liveness and readiness probes (httpGet, tcpSocket, exec).
 //! - `logs.rs`: container log files and `kubectl logs` (`-f`, `--tail`, `--previous`).
@@ -27,6 +29,7 @@ pub mod limits;
 pub mod logs;
 pub mod probe;
 pub mod runtime;
+pub mod sandbox;
 pub mod spawn;
 pub mod status;
 

@@ -55,8 +55,8 @@ fn tail(text: &[u8], n: usize) -> &[u8] {
     text
 }
 
-/// How to start a process in a running container: its init settings and environment, by
-/// (pod uid, container name).
+/// How to start a process in a running container: init settings that join it
+/// ([`crate::init::InitArgs::joining`]) and its environment, by (pod uid, container name).
 pub type ExecTargets = Arc<
     Mutex<
         std::collections::HashMap<(String, String), (crate::init::InitArgs, Vec<(String, String)>)>,
@@ -103,11 +103,9 @@ impl NodeStreams for PodStreams {
                 "container {container} is not valid for pod {name}: it is not running"
             )));
         };
+        // The target joins the running container's namespaces (`InitArgs::joining`).
         init.command = options.command.clone();
         init.working_dir = init.working_dir.filter(|d| d.exists());
-        // An exec does not start a PID namespace of its own (joining the container's is
-        // still to do).
-        init.pid_namespace = false;
         let failed = |e: std::io::Error| {
             ApiError::Internal(format!("start the exec in {name}/{container}: {e}"))
         };

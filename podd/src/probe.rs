@@ -125,7 +125,7 @@ fn port(value: &Value, container: &Value) -> Option<u16> {
 }
 
 /// Runs one probe: `Ok(())` on success, `Err(why)` on failure. `exec` probes run through
-/// `kubicle init` in the pod's namespaces.
+/// `kubicle init` with `init`, which joins the running container (see [`InitArgs::joining`]).
 pub async fn run(
     spec: &Value,
     container: &Value,
@@ -266,7 +266,8 @@ mod tests {
             working_dir: None,
             uid: None,
             gid: None,
-            pid_namespace: false,
+            pid: crate::init::PidNamespace::Inherit,
+            join: None,
             stage2: false,
             tty: None,
             command: vec![],

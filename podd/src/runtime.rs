@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::init::InitArgs;
+use crate::init::{InitArgs, PidNamespace};
 use crate::status::{Container, Observed, State};
 use crate::{dns_config, env, spawn};
 
@@ -450,6 +450,43 @@ async fn run_pod(
         )
         .await;
     }
+    let hostname = dns_config::hostname(&pod, &shared.config.cluster_domain);
+    // shareProcessNamespace: the containers join one PID namespace whose PID 1 is a pause
+    // process; otherwise each container is PID 1 of its own.
+    let mut pause = None;
+    if pod["spec"]["shareProcessNamespace"].as_bool() == Some(true) {
+        let sandbox = InitArgs {
+            netns: network.netns_path.clone(),
+            ipc: ipc_ns.clone(),
+            hostname: hostname.clone(),
+            etc_files: Vec::new(),
+            cgroup: cgroup.clone(),
+            working_dir: None,
+            uid: None,
+            gid: None,
+            pid: PidNamespace::New,
+            join: None,
+            stage2: false,
+            tty: None,
+            command: Vec::new(),
+        };
+        match crate::sandbox::start_pause(
+            &shared.config.kubicle_exe,
+            &sandbox,
+            &dir.join("pause.log"),
+        )
+        .await
+        {
+            Ok(p) => pause = Some(p),
+            Err(e) => {
+                tracing::error!(error = %e, "the pod's containers get PID namespaces of their own")
+            }
+        }
+    }
+    let pid_namespace = match &pause {
+        Some(p) => PidNamespace::Join(p.pid_namespace.clone()),
+        None => PidNamespace::New,
+    };
     report(&shared, &pod, &mut reported, &observed).await;
 
     let restart_policy = pod["spec"]["restartPolicy"]
@@ -545,16 +582,15 @@ async fn run_pod(
         let init = InitArgs {
             netns: network.netns_path.clone(),
             ipc: ipc_ns.clone(),
-            hostname: dns_config::hostname(&pod, &shared.config.cluster_domain),
+            hostname: hostname.clone(),
             etc_files: files.clone(),
             cgroup: cgroup.clone(),
             working_dir: container["workingDir"].as_str().map(PathBuf::from),
             // The container's securityContext wins over the pod's (`DetermineEffectiveSecurityContext`).
             uid: security_id(&pod, container, "runAsUser"),
             gid: security_id(&pod, container, "runAsGroup"),
-            // Each container is PID 1 of its own PID namespace (shareProcessNamespace is
-            // not supported yet).
-            pid_namespace: true,
+            pid: pid_namespace.clone(),
+            join: None,
             stage2: false,
             tty: None,
             command,
@@ -584,7 +620,7 @@ async fn run_pod(
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(
                             (id.clone(), slot.name.clone()),
-                            (init.clone(), vars.clone()),
+                            (init.joining(pid as u32), vars.clone()),
                         );
                     let probes = crate::probe::Probe::of(container, tokio::time::Instant::now());
                     probe_ctx.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -592,7 +628,7 @@ async fn run_pod(
                         ProbeCtx {
                             started: !probes.iter().any(|p| p.kind == crate::probe::Kind::Startup),
                             probes,
-                            init: init.clone(),
+                            init: init.joining(pid as u32),
                             env: vars.clone(),
                             pid,
                             container: container.clone(),
@@ -759,6 +795,10 @@ async fn run_pod(
         .unwrap_or_else(|e| e.into_inner())
         .retain(|(pod_uid, _), _| *pod_uid != id);
     teardown(&shared, &pod, Some(&running)).await;
+    // The teardown killed the pod's cgroup, the pause process with it.
+    if let Some(mut pause) = pause {
+        let _ = pause.child.wait().await;
+    }
     finish_delete(&shared, &pod).await;
 }
 

@@ -688,3 +688,45 @@ fn kubectl_exec_with_a_terminal() {
     );
     assert_eq!(out.code, Some(4), "{}", out.stdout);
 }
+
+#[test]
+fn exec_joins_the_container_and_share_process_namespace_gives_one_pid_namespace() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("pods-sharepid");
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: own}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: kubicle/host, command: [sleep, '3600']}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: shared}\nspec:\n  terminationGracePeriodSeconds: 1\n  shareProcessNamespace: true\n  containers:\n  - {name: a, image: kubicle/host, command: [sleep, '3600']}\n  - {name: b, image: kubicle/host, command: [sleep, '3601']}\n";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pods))
+        .success();
+    wait_running(&c, "own");
+    wait_running(&c, "shared");
+    let cmdlines = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done";
+    // An exec joins its container's PID namespace (PID 1 is the container's command) and its
+    // mount namespace (the pod's /etc/hostname is there).
+    let own = c.kubectl(&["exec", "own", "--", "sh", "-c", cmdlines]);
+    let seen: Vec<&str> = own.success().lines().map(str::trim).collect();
+    assert!(seen.contains(&"sleep 3600"), "{seen:?}");
+    assert!(
+        !seen.iter().any(|l| l.contains("kubicle")),
+        "nothing of the node is visible: {seen:?}"
+    );
+    let pid1 = c.kubectl(&["exec", "own", "--", "cat", "/proc/1/cmdline"]);
+    assert_eq!(pid1.success(), "sleep\u{0}3600\u{0}");
+    let hostname = c.kubectl(&["exec", "own", "--", "cat", "/etc/hostname"]);
+    assert_eq!(hostname.success().trim(), "own");
+    // With shareProcessNamespace the containers see each other, and PID 1 is the pause.
+    let shared = c.kubectl(&["exec", "shared", "-c", "b", "--", "sh", "-c", cmdlines]);
+    let seen: Vec<&str> = shared.success().lines().map(str::trim).collect();
+    assert!(
+        seen.contains(&"sleep 3600") && seen.contains(&"sleep 3601"),
+        "container b sees container a's process: {seen:?}"
+    );
+    let pid1 = c.kubectl(&["exec", "shared", "-c", "a", "--", "cat", "/proc/1/cmdline"]);
+    assert!(
+        pid1.success().ends_with("pause\u{0}"),
+        "PID 1 is the pod's pause process: {:?}",
+        pid1.stdout
+    );
+    // Deleting the pod stops everything in its PID namespace.
+    c.kubectl(&["delete", "pod", "shared", "own"]).success();
+}
