@@ -62,6 +62,8 @@ pub struct ExecProcess {
     pub output: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     /// Standard error (`None` with a TTY).
     pub errors: Option<Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
+    /// Sets the terminal's size in (columns, rows) (`None` without a TTY).
+    pub resize: Option<Box<dyn FnMut(u16, u16) + Send>>,
 }
 
 impl std::fmt::Debug for ExecProcess {

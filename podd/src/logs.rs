@@ -139,6 +139,18 @@ impl NodeStreams for PodStreams {
             let child = command.spawn().map_err(failed)?;
             let master = std::fs::File::from(pty.master);
             let writer = tokio::fs::File::from_std(master.try_clone().map_err(failed)?);
+            let terminal = master.try_clone().map_err(failed)?;
+            let resize = move |columns: u16, rows: u16| {
+                let size = rustix::termios::Winsize {
+                    ws_row: rows,
+                    ws_col: columns,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                if let Err(e) = rustix::termios::tcsetwinsize(&terminal, size) {
+                    tracing::debug!(error = %e, "resize the exec's terminal");
+                }
+            };
             return Ok(ExecProcess {
                 child,
                 input: options.stdin.then(|| {
@@ -146,6 +158,7 @@ impl NodeStreams for PodStreams {
                 }),
                 output: Box::pin(tokio::fs::File::from_std(master)),
                 errors: None,
+                resize: Some(Box::new(resize)),
             });
         }
         command
@@ -175,6 +188,7 @@ impl NodeStreams for PodStreams {
             input,
             output: Box::pin(output),
             errors,
+            resize: None,
         })
     }
 }

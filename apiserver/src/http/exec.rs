@@ -48,6 +48,7 @@ async fn bridge(socket: WebSocket, process: crate::streams::ExecProcess) {
         input,
         output,
         errors,
+        mut resize,
     } = process;
     let (mut sink, mut source) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
@@ -76,7 +77,7 @@ async fn bridge(socket: WebSocket, process: crate::streams::ExecProcess) {
         }
         sink
     });
-    // Client → process: stdin, its close signal, resizes (ignored without a TTY), and the
+    // Client → process: stdin, its close signal, terminal resizes (ignored without a TTY), the
     // socket closing (which ends the command).
     let mut exit = Box::pin(child.wait());
     let code = loop {
@@ -92,6 +93,19 @@ async fn bridge(socket: WebSocket, process: crate::streams::ExecProcess) {
                         }
                     }
                     Some(0xFF) if data.get(1) == Some(&0) => stdin = None,
+                    Some(4) => {
+                        // remotecommand's TerminalSize: {"Width": columns, "Height": rows}.
+                        let size: serde_json::Value =
+                            serde_json::from_slice(&data[1..]).unwrap_or_default();
+                        let dimension = |field: &str| {
+                            size[field].as_u64().and_then(|n| u16::try_from(n).ok())
+                        };
+                        if let (Some(set), Some(width), Some(height)) =
+                            (resize.as_mut(), dimension("Width"), dimension("Height"))
+                        {
+                            set(width, height);
+                        }
+                    }
                     _ => {}
                 },
                 Some(Ok(_)) => {}

@@ -668,7 +668,11 @@ fn kubectl_exec_with_a_terminal() {
     wait_running(&c, "term");
     // kubectl asks for a TTY only when its own stdin is a terminal: script(1) gives it one.
     let pid = c.netns_pid().expect("cluster netns").to_string();
-    let inner = format!("nsenter -t {pid} -n -- kubectl exec -it term -- sh -c 'tty; exit 4'");
+    // kubectl sends its terminal's size (set here with stty) when the stream opens, and on
+    // every change; the container's terminal takes it (the short sleep lets it arrive).
+    let inner = format!(
+        "stty rows 33 cols 111; nsenter -t {pid} -n -- kubectl exec -it term -- sh -c 'tty; sleep 0.5; stty size; exit 4'"
+    );
     let out = integration::run(
         std::process::Command::new("script")
             .args(["-qec", &inner, "/dev/null"])
@@ -685,6 +689,11 @@ fn kubectl_exec_with_a_terminal() {
         "the command runs on a terminal: {}\n{}",
         out.stdout,
         out.stderr
+    );
+    assert!(
+        out.stdout.contains("33 111"),
+        "the terminal has kubectl's size: {}",
+        out.stdout
     );
     assert_eq!(out.code, Some(4), "{}", out.stdout);
 }
