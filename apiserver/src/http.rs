@@ -4,11 +4,13 @@
 //! - `http.rs`: [`router`], the auth middleware, [`serve`].
 //! - `http/discovery.rs`: `/api`, `/apis`, `/version`, `/openapi/v3`.
 //! - `http/rest.rs`: every resource URL (objects, lists, watches, subresources, Tables).
+//! - `http/log.rs`: `pods/log`, its options validated as upstream does.
 //! - `http/exec.rs`: `pods/exec` over WebSocket (`v5.channel.k8s.io`).
 //! - `http/portforward.rs`: `pods/portforward`, SPDY/3.1 tunnelled in a WebSocket.
 
 mod discovery;
 mod exec;
+mod log;
 mod portforward;
 mod rest;
 

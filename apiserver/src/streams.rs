@@ -25,6 +25,10 @@ pub struct LogOptions {
     pub tail_lines: Option<usize>,
     /// `limitBytes=N`: stop after N bytes.
     pub limit_bytes: Option<usize>,
+    /// `sinceSeconds=N` or `sinceTime=T`: only lines logged at or after this time.
+    pub since: Option<jiff::Timestamp>,
+    /// `timestamps=true`: each line starts with the time it was logged (RFC 3339).
+    pub timestamps: bool,
 }
 
 /// A stream of log bytes.

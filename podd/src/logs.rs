@@ -1,6 +1,10 @@
-//! Container logs for `kubectl logs`: podd writes each container's stdout and stderr to
-//! `<state dir>/<pod uid>/<container>.log` (the previous instance's to `.previous.log`) and
-//! serves them to the API server through `apiserver::streams::NodeStreams`.
+//! Container logs for `kubectl logs`: podd copies each container's stdout and stderr into
+//! `<state dir>/<pod uid>/<container>.log` in the CRI format (`cri.rs`; the previous
+//! instance's log is `.previous.log`) and serves them to the API server through
+//! `apiserver::streams::NodeStreams`, with `--tail`, `--since`, `--timestamps`,
+//! `--limit-bytes`, `--previous` and `-f`.
+
+pub mod cri;
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
@@ -35,24 +39,6 @@ pub fn log_path(
 ) -> PathBuf {
     let suffix = if previous { "previous.log" } else { "log" };
     state_dir.join(uid).join(format!("{container}.{suffix}"))
-}
-
-/// The last `n` lines of `text`.
-fn tail(text: &[u8], n: usize) -> &[u8] {
-    if n == 0 {
-        return &text[text.len()..];
-    }
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    let mut count = 0;
-    for (i, b) in body.iter().enumerate().rev() {
-        if *b == b'\n' {
-            count += 1;
-            if count == n {
-                return &text[i + 1..];
-            }
-        }
-    }
-    text
 }
 
 /// How to start a process in a running container: init settings that join it
@@ -222,17 +208,17 @@ impl PodLogs {
         let mut text = Vec::new();
         file.read_to_end(&mut text)
             .map_err(|e| ApiError::Internal(format!("read {}: {e}", path.display())))?;
-        let offset = text.len() as u64;
-        let mut first = match options.tail_lines {
-            Some(n) => tail(&text, n).to_vec(),
-            None => text,
-        };
+        // Only whole entries: a follow goes on after the last newline.
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let offset = whole as u64;
+        let mut first = render(&text[..whole], options);
         let mut budget = options.limit_bytes.unwrap_or(usize::MAX);
         first.truncate(budget);
         budget -= first.len();
         let key = (uid, container);
         let follow = options.follow && !options.previous && budget > 0;
         let running = self.running.clone();
+        let timestamps = options.timestamps;
         struct Follow {
             file: std::fs::File,
             offset: u64,
@@ -266,15 +252,23 @@ impl PodLogs {
                         .contains(&key);
                     let mut more = Vec::new();
                     if s.file.seek(SeekFrom::Start(s.offset)).is_ok() {
-                        let _ = (&mut s.file).take(s.budget as u64).read_to_end(&mut more);
+                        let _ = s.file.read_to_end(&mut more);
                     }
-                    if !more.is_empty() {
-                        s.offset += more.len() as u64;
-                        s.budget -= more.len();
+                    let whole = more.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                    if whole > 0 {
+                        s.offset += whole as u64;
+                        let mut out = Vec::new();
+                        for entry in more[..whole].split(|b| *b == b'\n').filter_map(cri::parse) {
+                            entry.render(timestamps, &mut out);
+                        }
+                        out.truncate(s.budget);
+                        s.budget -= out.len();
                         if s.budget == 0 {
                             s.follow = false;
                         }
-                        return Some((Ok(Bytes::from(more)), s));
+                        if !out.is_empty() {
+                            return Some((Ok(Bytes::from(out)), s));
+                        }
                     }
                     if !alive {
                         return None;
@@ -287,15 +281,69 @@ impl PodLogs {
     }
 }
 
+/// What `kubectl logs` shows of a log file's whole entries: those at or after `since`, the
+/// last `tail_lines` lines of them, with their times for `timestamps`.
+fn render(text: &[u8], options: &LogOptions) -> Vec<u8> {
+    let entries: Vec<cri::Entry<'_>> = text
+        .split(|b| *b == b'\n')
+        .filter_map(cri::parse)
+        .filter(|e| options.since.is_none_or(|since| e.time >= since))
+        .collect();
+    // A line is its partial entries and the full one that ends it.
+    let skip = match options.tail_lines {
+        Some(n) => {
+            let mut lines = 0;
+            let mut start = entries.len();
+            for (i, entry) in entries.iter().enumerate().rev() {
+                if entry.full {
+                    if lines == n {
+                        break;
+                    }
+                    lines += 1;
+                }
+                start = i;
+            }
+            if n == 0 { entries.len() } else { start }
+        }
+        None => 0,
+    };
+    let mut out = Vec::new();
+    for entry in &entries[skip..] {
+        entry.render(options.timestamps, &mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tails() {
-        assert_eq!(tail(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(tail(b"a\nb\nc", 2), b"b\nc");
-        assert_eq!(tail(b"a\nb\n", 5), b"a\nb\n");
-        assert_eq!(tail(b"a\nb\n", 0), b"");
+    fn tails_since_and_timestamps() {
+        let file = b"2026-11-26T10:00:00.000000000Z stdout F one\n\
+2026-11-26T10:00:01.000000000Z stderr P tw\n\
+2026-11-26T10:00:01.000000000Z stderr F o\n\
+2026-11-26T10:00:02.000000000Z stdout F three\n";
+        let show = |tail_lines, since: Option<&str>, timestamps| {
+            let options = LogOptions {
+                tail_lines,
+                since: since.and_then(|s| s.parse().ok()),
+                timestamps,
+                ..LogOptions::default()
+            };
+            String::from_utf8(render(file, &options)).expect("utf-8")
+        };
+        assert_eq!(show(None, None, false), "one\ntwo\nthree\n");
+        assert_eq!(show(Some(2), None, false), "two\nthree\n");
+        assert_eq!(show(Some(0), None, false), "");
+        assert_eq!(show(Some(9), None, false), "one\ntwo\nthree\n");
+        assert_eq!(
+            show(None, Some("2026-11-26T10:00:01Z"), false),
+            "two\nthree\n"
+        );
+        assert_eq!(
+            show(Some(1), None, true),
+            "2026-11-26T10:00:02.000000000Z three\n"
+        );
     }
 }

@@ -604,7 +604,10 @@ async fn run_pod(
             );
         }
         match spawn::start(&shared.config.kubicle_exe, &init, &vars, &log) {
-            Ok(mut child) => {
+            Ok(spawn::Started {
+                mut child,
+                log_copy,
+            }) => {
                 let pid = child.id().map(|p| p as i32).unwrap_or(0);
                 let started_at = now();
                 slot.state = State::Running {
@@ -650,6 +653,10 @@ async fn run_pod(
                         }),
                         Err(_) => 255,
                     };
+                    // The exit is reported once the output is in the log, so `kubectl logs`
+                    // of a finished container shows all of it; a process left behind holding
+                    // the pipes does not hold the exit up for long.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), log_copy).await;
                     let _ = tx.send((is_init, index, code)).await;
                 });
                 true

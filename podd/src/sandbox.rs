@@ -50,7 +50,9 @@ pub async fn start_pause(
         command: vec![kubicle_exe.display().to_string(), "pause".into()],
         ..sandbox.clone()
     };
-    let child = crate::spawn::start(kubicle_exe, &init, &[], log).map_err(PauseError::Start)?;
+    let child = crate::spawn::start(kubicle_exe, &init, &[], log)
+        .map_err(PauseError::Start)?
+        .child;
     let pid = child.id().unwrap_or(0);
     let pid_namespace = PathBuf::from(format!("/proc/{pid}/ns/pid_for_children"));
     let own = std::fs::read_link("/proc/self/ns/pid").ok();

@@ -62,33 +62,48 @@ pub fn command_line(container: &Value, kubicle_exe: &Path) -> Result<Vec<String>
 /// The default PATH of a container whose environment sets none (what container runtimes use).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// A started container process and the task copying its output into its log.
+#[derive(Debug)]
+pub struct Started {
+    /// `kubicle init` (the container's first stage).
+    pub child: tokio::process::Child,
+    /// Ends when the container's stdout and stderr have both closed and are in the log.
+    pub log_copy: tokio::task::JoinHandle<()>,
+}
+
 /// Starts `kubicle init` for one container. The process leads its own process group, so
-/// signals reach everything it starts; stdout and stderr append to `log`.
+/// signals reach everything it starts; its stdout and stderr go through pipes into `log` in
+/// the CRI format ([`crate::logs::cri`]).
 pub fn start(
     kubicle_exe: &Path,
     init: &InitArgs,
     env: &[(String, String)],
     log: &PathBuf,
-) -> std::io::Result<tokio::process::Child> {
-    let out = std::fs::OpenOptions::new()
+) -> std::io::Result<Started> {
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)?;
-    let err = out.try_clone()?;
     let mut command = tokio::process::Command::new(kubicle_exe);
     command
         .args(init.to_args())
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
     if !env.iter().any(|(k, _)| k == "PATH") {
         command.env("PATH", DEFAULT_PATH);
     }
-    command.spawn()
+    let mut child = command.spawn()?;
+    let log_copy = tokio::spawn(crate::logs::cri::copy(
+        child.stdout.take(),
+        child.stderr.take(),
+        file,
+    ));
+    Ok(Started { child, log_copy })
 }
 
 #[cfg(test)]

@@ -81,14 +81,14 @@ impl Target {
 pub(crate) struct Params(pub(crate) Vec<(String, String)>);
 
 impl Params {
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    fn flag(&self, key: &str) -> bool {
+    pub(crate) fn flag(&self, key: &str) -> bool {
         matches!(self.get(key), Some("true" | "1"))
     }
 
@@ -287,24 +287,7 @@ pub(crate) async fn handle(
         }
         (&Method::GET, Some(name), Some("log")) => {
             let pod = api.get(r, ns, name)?;
-            let options = crate::streams::LogOptions {
-                container: params.get("container").map(str::to_string),
-                follow: params.flag("follow"),
-                previous: params.flag("previous"),
-                tail_lines: params.get("tailLines").and_then(|v| v.parse().ok()),
-                limit_bytes: params.get("limitBytes").and_then(|v| v.parse().ok()),
-            };
-            let Some(streams) = api.node_streams() else {
-                return Err(ApiError::BadRequest(format!(
-                    "pod {name} log: no pod runtime runs on this node (kubicle up without root, or --no-pods)"
-                )));
-            };
-            let body = streams.log(&pod, &options)?;
-            Ok(Response::builder()
-                .status(StatusCode::OK)
-                .header(http::header::CONTENT_TYPE, "text/plain")
-                .body(Body::from_stream(body))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+            super::log::respond(api, &pod, &params)
         }
         (&Method::GET | &Method::POST, Some(name), Some("exec")) => {
             let pod = api.get(r, ns, name)?;

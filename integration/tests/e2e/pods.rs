@@ -19,7 +19,7 @@ fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
     c.kubectl(&args).stdout.trim().to_string()
 }
 
-/// The log of one container, as podd writes it.
+/// The text of one container's log, read from the file podd writes.
 fn log(c: &Cluster, pod: &str, container: &str) -> String {
     let uid = jsonpath(c, &["pod", pod], "{.metadata.uid}");
     let path = c
@@ -27,7 +27,19 @@ fn log(c: &Cluster, pod: &str, container: &str) -> String {
         .join("run/pods")
         .join(uid)
         .join(format!("{container}.log"));
-    std::fs::read_to_string(path).unwrap_or_default()
+    // The CRI format: `<time> <stream> <P|F> <text>`; F ends a line.
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut fields = l.splitn(4, ' ').skip(2);
+            let (tag, content) = (fields.next()?, fields.next().unwrap_or(""));
+            Some(if tag == "F" {
+                format!("{content}\n")
+            } else {
+                content.to_string()
+            })
+        })
+        .collect()
 }
 
 fn wait_running(c: &Cluster, pod: &str) -> String {
@@ -425,6 +437,58 @@ fn kubectl_logs_tail_follow_previous_and_container() {
     });
     let unknown = c.kubectl(&["logs", "two", "-c", "nope"]);
     assert!(unknown.failure().contains("nope"), "{}", unknown.stderr);
+    // --timestamps puts the RFC 3339 time each line was logged before it; --since keeps the
+    // lines logged since then (none of the finished counter's within the last second, all
+    // within the last hour).
+    let stamped = c.kubectl(&["logs", "counter", "--timestamps"]);
+    let lines: Vec<&str> = stamped.success().lines().collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for (i, line) in lines.iter().enumerate() {
+        let (time, text) = line.split_once(' ').expect("time and text");
+        assert!(
+            time.len() == 30 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+            "{time}"
+        );
+        assert_eq!(text, format!("tick-{}", i + 1));
+    }
+    eventually(
+        "a second has passed since the counter ended",
+        wait(),
+        || {
+            c.kubectl(&["logs", "counter", "--since=1s"])
+                .success()
+                .is_empty()
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        c.kubectl(&["logs", "counter", "--since=1h", "--tail=2"])
+            .success(),
+        "tick-4\ntick-5\n"
+    );
+    // --since-time travels as a metav1.Time, in whole seconds: the lines of that second on.
+    let second = &lines[4][..19];
+    let expected: String = lines
+        .iter()
+        .filter(|l| &l[..19] >= second)
+        .map(|l| format!("{}\n", &l[31..]))
+        .collect();
+    let since_time = format!("--since-time={second}Z");
+    assert_eq!(
+        c.kubectl(&["logs", "counter", &since_time]).success(),
+        expected
+    );
+    // Out-of-range options are the API's 422, printed cleanly by kubectl.
+    let bad = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/pods/counter/log?sinceSeconds=0",
+    ]);
+    assert!(
+        bad.failure().contains("must be greater than 0"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
