@@ -36,12 +36,22 @@ pub(crate) enum Command {
     Version,
     /// Remove everything a cluster made (its data directory).
     Reset(ResetArgs),
+    /// Run a demo app of the examples: auth, users, tasks or client (image kubicle/demo).
+    Demo(DemoArgs),
     /// Internal: the container init that podd re-executes (enters the pod, then execs).
     #[command(hide = true)]
     Init(InitArgs),
     /// Internal: PID 1 of a pod's shared PID namespace (reaps orphans, exits on SIGTERM).
     #[command(hide = true)]
     Pause,
+}
+
+/// The arguments of `kubicle demo`, passed on untouched (see `demo::USAGE`).
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The app and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) args: Vec<String>,
 }
 
 /// Flags of the hidden `kubicle init` (see `podd::init`).

@@ -25,6 +25,11 @@ fn main() -> ExitCode {
             command: cli::Command::Init(args),
             ..
         }) => return container_init(args),
+        // A demo app owns its runtime and logs to stdout (the container log).
+        Ok(cli::Cli {
+            command: cli::Command::Demo(args),
+            ..
+        }) => return demo::main(&args.args),
         Ok(cli::Cli {
             command: cli::Command::Pause,
             ..
@@ -128,6 +133,9 @@ fn run(cli: cli::Cli, started: std::time::Instant) -> Result<(), Failure> {
                 "kubicle init could not start the container"
             )))
         }
+        cli::Command::Demo(_) => Err(Failure::Usage(anyhow::anyhow!(
+            "kubicle demo runs before any other set-up"
+        ))),
         cli::Command::Pause => Err(Failure::Runtime(anyhow::anyhow!(
             "kubicle pause runs only as a pod's PID 1"
         ))),
