@@ -135,6 +135,13 @@ pub(crate) struct UpArgs {
     /// Do not run pods (API server and controllers only). Pods need root.
     #[arg(long)]
     pub(crate) no_pods: bool,
+    /// An extra address for the cluster DNS, for the host (e.g. 127.0.0.1:5353); pods use
+    /// the kube-dns ClusterIP.
+    #[arg(long)]
+    pub(crate) dns_listen: Vec<String>,
+    /// TTL of the cluster DNS's answers, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) dns_ttl: u32,
 }
 
 /// A command that only needs the data directory.

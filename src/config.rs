@@ -83,6 +83,10 @@ pub(crate) struct Config {
     pub(crate) cluster_domain: String,
     /// NodePort range, inclusive.
     pub(crate) node_ports: (u16, u16),
+    /// Extra addresses of the cluster DNS (besides the kube-dns ClusterIP).
+    pub(crate) dns_listen: Vec<SocketAddr>,
+    /// TTL of the cluster DNS's answers.
+    pub(crate) dns_ttl: u32,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -147,6 +151,18 @@ impl Config {
             bail!("node name {node_name:?} must be a DNS name (set --node-name)");
         }
         let pods = !args.no_pods && nix::unistd::geteuid().is_root();
+        let dns_listen = args
+            .dns_listen
+            .iter()
+            .map(|a| {
+                a.parse::<SocketAddr>().with_context(|| {
+                    format!("--dns-listen {a:?} is not an address like 127.0.0.1:5353")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if args.dns_ttl > 3600 {
+            bail!("--dns-ttl {} must be at most 3600 seconds", args.dns_ttl);
+        }
         let node_ip = match args.node_ip {
             Some(ip) => ip
                 .parse()
@@ -167,6 +183,8 @@ impl Config {
             pods,
             cluster_domain: domain,
             node_ports: (first, last),
+            dns_listen,
+            dns_ttl: args.dns_ttl,
         })
     }
 
@@ -232,6 +250,8 @@ mod tests {
             node_name: Some("node-1".into()),
             node_ip: None,
             no_pods: true,
+            dns_listen: Vec::new(),
+            dns_ttl: 30,
         }
     }
 

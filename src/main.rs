@@ -163,7 +163,14 @@ fn print_stdout(text: &str) {
 
 fn init_tracing(format: cli::LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KUBICLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let wanted = std::env::var("KUBICLE_LOG").unwrap_or_else(|_| "info".into());
+    // hickory-server logs every DNS request at info: quiet it unless asked for by name.
+    let wanted = if wanted.contains("hickory") {
+        wanted
+    } else {
+        format!("{wanted},hickory_server=warn")
+    };
+    let filter = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

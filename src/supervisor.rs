@@ -96,6 +96,9 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let dns = start_dns(&config, &api, netd.as_deref(), &shutdown)
+        .await
+        .context("start the cluster DNS")?;
     tracing::info!(
         %address,
         store_ms = store_ready.as_secs_f64() * 1e3,
@@ -122,6 +125,9 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     if let Some(pod_runtime) = pod_runtime {
         pod_runtime.await.context("the pod runtime failed")?;
     }
+    for task in dns {
+        task.await.context("the cluster DNS failed")?;
+    }
     if let Some(root) = config.cgroup_root() {
         // Every pod's cgroup is gone by now; the cluster's own directory goes too.
         let _ = std::fs::remove_dir(root);
@@ -132,6 +138,53 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Starts dnsd on the kube-dns ClusterIP (a local address on the bridge; only with pods)
+/// and the `--dns-listen` addresses, fed from the API. Returns its tasks (none when it has
+/// nowhere to listen).
+async fn start_dns(
+    config: &Config,
+    api: &apiserver::Api,
+    netd: Option<&netd::Netd>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let dns_ip = api.cluster().service_ip(10);
+    let mut listen = config.dns_listen.clone();
+    if let Some(netd) = netd {
+        netd.add_local_address(dns_ip)
+            .await
+            .with_context(|| format!("add the kube-dns address {dns_ip}"))?;
+        listen.insert(0, std::net::SocketAddr::from((dns_ip, 53)));
+    }
+    if listen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dns_config = dnsd::Config {
+        zone: config.cluster_domain.clone(),
+        ttl: config.dns_ttl,
+        dns_service_ips: vec![dns_ip.into()],
+        listen,
+        reverse_cidrs: vec![config.service_cidr.into(), config.pod_cidr.into()],
+        ..dnsd::Config::default()
+    };
+    let index = std::sync::Arc::new(dnsd::Index::new(&dns_config)?);
+    let server = dnsd::Server::bind(&dns_config, index.clone()).await?;
+    let span = tracing::info_span!("dnsd");
+    let feed =
+        tokio::spawn(dnsd::feed(api.clone(), index, shutdown.clone()).instrument(span.clone()));
+    let serve = tokio::spawn(
+        {
+            let shutdown = shutdown.clone();
+            async move {
+                if let Err(e) = server.run(shutdown).await {
+                    tracing::error!(error = %e, "the cluster DNS stopped");
+                }
+            }
+        }
+        .instrument(span),
+    );
+    Ok(vec![feed, serve])
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 mod api;
 mod controllers;
 mod crash;
+mod dns;
 mod errors;
 mod kube_client;
 mod pods;

@@ -1,0 +1,134 @@
+//! [`Server`]: the UDP sockets and TCP listeners, bound before anything is served, and the
+//! hickory `Server` that runs the [`Handler`] on them until shutdown.
+//!
+//! Each listen address gets a UDP socket and a TCP listener on the same port; with port 0 the
+//! UDP socket picks the port and TCP binds the same one (retrying a few times should another
+//! process hold it), so clients can fall back to TCP on a truncated answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::handler::{Forwarder, Handler};
+use crate::index::Index;
+use crate::upstream;
+
+/// A TCP connection that sends nothing for this long is closed (CoreDNS: 10 s idle timeout).
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Responses queued per TCP connection.
+const TCP_RESPONSE_BUFFER: usize = 32;
+/// Attempts to find a port free for both UDP and TCP when port 0 is asked for.
+const PORT_ATTEMPTS: usize = 16;
+
+/// The cluster DNS server, bound and ready to run.
+#[derive(Debug)]
+pub struct Server {
+    sockets: Vec<(UdpSocket, TcpListener)>,
+    local_addrs: Vec<SocketAddr>,
+    upstreams: Vec<SocketAddr>,
+    handler: Handler,
+}
+
+impl Server {
+    /// Binds UDP and TCP on every `config.listen` address and reads the upstream resolvers.
+    /// Nothing is served until [`Server::run`].
+    pub async fn bind(config: &Config, index: Arc<Index>) -> Result<Server, Error> {
+        config.zone_fqdn()?;
+        if config.listen.is_empty() {
+            return Err(Error::NoListenAddress);
+        }
+        let mut sockets = Vec::with_capacity(config.listen.len());
+        let mut local_addrs = Vec::with_capacity(config.listen.len());
+        for addr in &config.listen {
+            let (udp, tcp, local) = bind_pair(*addr).await?;
+            sockets.push((udp, tcp));
+            local_addrs.push(local);
+        }
+        let upstreams = if config.upstreams.is_empty() {
+            upstream::upstreams(
+                &config.resolv_conf,
+                &config.systemd_resolv_conf,
+                &local_addrs,
+            )?
+        } else {
+            upstream::without_own(config.upstreams.clone(), &local_addrs)
+        };
+        let forwarder = Forwarder::new(upstreams.clone(), config.upstream_timeout);
+        Ok(Server {
+            sockets,
+            local_addrs,
+            upstreams,
+            handler: Handler::new(index, forwarder),
+        })
+    }
+
+    /// The bound addresses, one per listen address (UDP and TCP share it).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The upstream resolvers names outside the cluster are forwarded to (empty: REFUSED).
+    pub fn upstreams(&self) -> &[SocketAddr] {
+        &self.upstreams
+    }
+
+    /// Serves until `shutdown` is cancelled, or until a listener fails.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        for addr in &self.local_addrs {
+            info!(%addr, "dns listening on udp and tcp");
+        }
+        if self.upstreams.is_empty() {
+            warn!("no upstream resolvers: names outside the cluster will be refused");
+        } else {
+            info!(upstreams = ?self.upstreams, "forwarding other names");
+        }
+        let mut server = hickory_server::Server::new(self.handler);
+        for (udp, tcp) in self.sockets {
+            server.register_socket(udp);
+            server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        }
+        let stopped = tokio::select! {
+            result = server.block_until_done() => Some(result),
+            () = shutdown.cancelled() => None,
+        };
+        let result = match stopped {
+            Some(result) => result,
+            None => {
+                info!("dns shutting down");
+                server.shutdown_gracefully().await
+            }
+        };
+        result.map_err(|e| Error::Serve { source: e.into() })
+    }
+}
+
+/// A UDP socket and a TCP listener on the same address.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), Error> {
+    let mut last_error = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| Error::BindUdp { addr, source })?;
+        let local = udp
+            .local_addr()
+            .map_err(|source| Error::BindUdp { addr, source })?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((udp, tcp, local)),
+            // Port 0 gave a UDP port whose TCP twin is taken: try another.
+            Err(source) if addr.port() == 0 && source.kind() == std::io::ErrorKind::AddrInUse => {
+                last_error = Some(source);
+            }
+            Err(source) => return Err(Error::BindTcp { addr, source }),
+        }
+    }
+    Err(Error::BindTcp {
+        addr,
+        source: last_error.unwrap_or_else(|| std::io::Error::other("no free port")),
+    })
+}
