@@ -99,6 +99,24 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let dns = start_dns(&config, &api, netd.as_deref(), &shutdown)
         .await
         .context("start the cluster DNS")?;
+    // Service traffic, with pods only: the ClusterIPs are addresses on the bridge.
+    let proxy = netd.as_ref().map(|netd| {
+        let proxy_config = proxyd::Config {
+            node_addresses: vec![config.node_ip.into()],
+            node_name: Some(config.node_name.clone()),
+            drain_timeout: std::time::Duration::from_secs(1),
+            ..proxyd::Config::default()
+        };
+        let feed = proxyd::feed::Feed {
+            netd: Some(netd.clone()),
+            // dnsd answers on the kube-dns ClusterIP itself.
+            skip: vec!["kube-system/kube-dns".into()],
+        };
+        tokio::spawn(
+            proxyd::feed::run(api.clone(), proxy_config, feed, shutdown.clone())
+                .instrument(tracing::info_span!("proxyd")),
+        )
+    });
     tracing::info!(
         %address,
         store_ms = store_ready.as_secs_f64() * 1e3,
@@ -124,6 +142,9 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     server.await.context("the API server task failed")?;
     if let Some(pod_runtime) = pod_runtime {
         pod_runtime.await.context("the pod runtime failed")?;
+    }
+    if let Some(proxy) = proxy {
+        proxy.await.context("the service proxy failed")?;
     }
     for task in dns {
         task.await.context("the cluster DNS failed")?;

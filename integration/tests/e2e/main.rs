@@ -8,6 +8,7 @@ mod dns;
 mod errors;
 mod kube_client;
 mod pods;
+mod services;
 mod tidy;
 
 use std::path::PathBuf;

@@ -1,0 +1,311 @@
+//! Service traffic through proxyd (root only): ClusterIP connections spread over the ready
+//! endpoints, survive a pod's deletion, pin with ClientIP affinity; UDP through a ClusterIP;
+//! NodePort and LoadBalancer (also on 127.0.0.1) from the node; no endpoints → refused at once.
+//! The backends are the demo auth app (`kubicle/demo`), whose `/healthz` names the replica.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use integration::{Cluster, eventually, root_or_skip};
+
+fn wait() -> Duration {
+    integration::patience()
+}
+
+fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let expr = format!("jsonpath={path}");
+    args.extend_from_slice(&["-o", &expr]);
+    c.kubectl(&args).stdout.trim().to_string()
+}
+
+/// GETs of `url` from the node, each on a new connection, `count` of them or (with
+/// `for_seconds`) as many as fit in that time: the replica that answered each (the first word
+/// of `servedBy`), or `FAIL`.
+fn requests(c: &Cluster, url: &str, count: usize, for_seconds: f64) -> Vec<String> {
+    let script = format!(
+        "import json, time, urllib.request\n\
+         end = time.time() + {for_seconds}\n\
+         n = 0\n\
+         while n < {count} or time.time() < end:\n\
+         \tn += 1\n\
+         \ttry:\n\
+         \t\tprint(json.load(urllib.request.urlopen('{url}', timeout=5))['servedBy'].split()[0])\n\
+         \texcept Exception as e:\n\
+         \t\tprint('FAIL', e)\n"
+    );
+    let out = integration::run(c.on_node("python3").args(["-c", &script]), None, wait());
+    out.success()
+        .lines()
+        .map(|l| l.split(' ').next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn replicas(c: &Cluster, url: &str, count: usize) -> Vec<String> {
+    requests(c, url, count, 0.0)
+}
+
+fn tally(answers: &[String]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for a in answers {
+        *counts.entry(a.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+const AUTH: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: auth}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: auth}}
+  template:
+    metadata: {labels: {app: auth}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: auth
+        image: kubicle/demo
+        args: [auth]
+        readinessProbe: {httpGet: {path: /healthz, port: 80}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: auth-unready, labels: {app: auth}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: auth
+    image: kubicle/demo
+    args: [auth]
+    readinessProbe: {exec: {command: ['false']}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: auth-service}
+spec:
+  selector: {app: auth}
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: auth}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: users}
+spec:
+  type: LoadBalancer
+  selector: {app: auth}
+  ports: [{port: 8080, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody}
+spec:
+  selector: {app: nothing-matches}
+  ports: [{port: 80}]
+";
+
+#[test]
+fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("svc");
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(AUTH))
+        .success();
+    eventually("three auth replicas are ready", wait(), || {
+        let ready = jsonpath(&c, &["deployment", "auth"], "{.status.readyReplicas}");
+        (ready == "3").then_some(())
+    });
+    let cluster_ip = jsonpath(&c, &["service", "auth-service"], "{.spec.clusterIP}");
+    let url = format!("http://{cluster_ip}/healthz");
+    eventually("the ClusterIP answers", wait(), || {
+        (replicas(&c, &url, 1) != ["FAIL"]).then_some(())
+    });
+
+    // 300 new connections: each ready replica gets about a third, the unready pod none.
+    let answers = replicas(&c, &url, 300);
+    let counts = tally(&answers);
+    assert!(!counts.contains_key("FAIL"), "{counts:?}");
+    assert!(!counts.contains_key("auth-unready"), "{counts:?}");
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    for (replica, n) in &counts {
+        assert!(
+            (60..=140).contains(n),
+            "{replica} got {n} of 300: {counts:?}"
+        );
+    }
+
+    // ClientIP affinity: one client, one replica.
+    let sticky_ip = jsonpath(&c, &["service", "sticky"], "{.spec.clusterIP}");
+    let pinned = tally(&replicas(&c, &format!("http://{sticky_ip}/healthz"), 30));
+    assert_eq!(pinned.len(), 1, "{pinned:?}");
+
+    // LoadBalancer: on its ingress IP (the node's), on 127.0.0.1, and on its NodePort.
+    let ingress = jsonpath(
+        &c,
+        &["service", "users"],
+        "{.status.loadBalancer.ingress[0].ip}",
+    );
+    let node_port = jsonpath(&c, &["service", "users"], "{.spec.ports[0].nodePort}");
+    for url in [
+        format!("http://{ingress}:8080/healthz"),
+        "http://127.0.0.1:8080/healthz".to_string(),
+        format!("http://{ingress}:{node_port}/healthz"),
+    ] {
+        assert_ne!(replicas(&c, &url, 1), ["FAIL"], "{url}");
+    }
+
+    // No endpoints: refused at once (a reset), not a hang until the timeout (curl exit 28).
+    let nobody = jsonpath(&c, &["service", "nobody"], "{.spec.clusterIP}");
+    let refused = integration::run(
+        c.on_node("curl")
+            .args(["-s", "-m", "10", &format!("http://{nobody}/")]),
+        None,
+        wait(),
+    );
+    assert!(
+        matches!(refused.code, Some(7 | 52 | 56)),
+        "curl exit {:?}: {}",
+        refused.code,
+        refused.stderr
+    );
+    // A known ClusterIP on a port it does not serve is refused too.
+    let other_port = integration::run(
+        c.on_node("curl")
+            .args(["-s", "-m", "10", &format!("http://{cluster_ip}:81/")]),
+        None,
+        wait(),
+    );
+    assert_eq!(other_port.code, Some(7), "{}", other_port.stderr);
+
+    // A pod deleted while requests flow costs no failed request on new connections.
+    let victim = jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[0].metadata.name}");
+    let victim = if victim == "auth-unready" {
+        jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[1].metadata.name}")
+    } else {
+        victim
+    };
+    // Requests for 4 s; the pod is deleted after about one, and is gone (its process
+    // stopped) well before the end.
+    let flow = std::thread::scope(|scope| {
+        let flow = scope.spawn(|| requests(&c, &url, 0, 4.0));
+        std::thread::sleep(Duration::from_secs(1));
+        c.kubectl(&["delete", "pod", &victim, "--wait=false"])
+            .success();
+        flow.join().expect("requests")
+    });
+    let counts = tally(&flow);
+    assert!(!counts.contains_key("FAIL"), "{counts:?}");
+    assert!(
+        counts.contains_key(&victim),
+        "the victim served before: {counts:?}"
+    );
+    let last = &flow[flow.len() * 9 / 10..];
+    assert!(
+        !last.contains(&victim),
+        "the deleted pod serves no new connection at the end: {counts:?}"
+    );
+}
+
+#[test]
+fn udp_goes_through_a_cluster_ip_and_a_taken_port_is_reported() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("svc-udp");
+    let manifests = "apiVersion: v1
+kind: Pod
+metadata: {name: echo, labels: {app: echo}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: echo
+    image: kubicle/host
+    command: [python3, -c, \"import socket\\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\ns.bind(('0.0.0.0', 5353))\\nwhile True:\\n  d,a=s.recvfrom(2048)\\n  s.sendto(b'echo:'+d, a)\"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{protocol: UDP, port: 53, targetPort: 5353}]
+";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(manifests))
+        .success();
+    let ip = jsonpath(&c, &["service", "echo"], "{.spec.clusterIP}");
+    let client = format!(
+        "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\ns.sendto(b'ping', ('{ip}', 53))\nprint(s.recv(2048).decode())"
+    );
+    let echoed = eventually(
+        "a datagram comes back through the ClusterIP",
+        wait(),
+        || {
+            let out = integration::run(c.on_node("python3").args(["-c", &client]), None, wait());
+            out.ok().then(|| out.stdout.trim().to_string())
+        },
+    );
+    assert_eq!(echoed, "echo:ping");
+
+    // A LoadBalancer port already taken on the node: a Warning event and a False condition
+    // on the Service, and the cluster goes on.
+    let mut holder = c
+        .on_node("python3")
+        .args([
+            "-c",
+            "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 9090))\ns.listen()\nprint('held', flush=True)\ntime.sleep(120)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("hold a port");
+    let mut held = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().expect("stdout")),
+        &mut held,
+    )
+    .expect("the port is held");
+    c.kubectl(&[
+        "create",
+        "service",
+        "loadbalancer",
+        "taken",
+        "--tcp=9090:80",
+    ])
+    .success();
+    let condition = eventually("the Service says it cannot listen", wait(), || {
+        let status = jsonpath(
+            &c,
+            &["service", "taken"],
+            "{.status.conditions[?(@.type==\"kubicle.dev/ProxyListening\")].status} {.status.conditions[?(@.type==\"kubicle.dev/ProxyListening\")].message}",
+        );
+        status.starts_with("False ").then_some(status)
+    });
+    assert!(condition.contains("127.0.0.1:9090"), "{condition}");
+    let events = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=FailedToListen",
+        "-o",
+        "jsonpath={.items[*].involvedObject.name}",
+    ]);
+    assert!(events.success().contains("taken"), "{}", events.stdout);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // Once the port is free the listener binds (retried) and the condition turns True.
+    eventually("the Service listens once the port is free", wait(), || {
+        (jsonpath(
+            &c,
+            &["service", "taken"],
+            "{.status.conditions[?(@.type==\"kubicle.dev/ProxyListening\")].status}",
+        ) == "True")
+            .then_some(())
+    });
+}

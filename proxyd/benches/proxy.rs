@@ -1,0 +1,542 @@
+//! proxyd benchmarks, all on loopback, no root (`cargo bench -p proxyd`):
+//! (a) bulk throughput through a VIP against straight to the backend, each way, for both data
+//!     paths (splice and `copy_bidirectional`);
+//! (b) short-connection rate (connect, 64-byte request, 64-byte reply, close) with some
+//!     concurrency, through the VIP against direct;
+//! (c) first-connection latency (connect + first byte) to one Service with 10 and with 10,000
+//!     Services bound, each on its own 127.x.y.z address.
+//!
+//! Each figure is the median of `PROXYD_BENCH_RUNS` runs (default 5). The proxy runs on a
+//! runtime of its own, the clients and the backend on another, as if in separate processes.
+//! `PROXYD_BENCH_QUICK=1` shrinks every measurement for a smoke run; `PROXYD_BENCH_ONLY=ab`
+//! runs only the named parts.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use proxyd::table::SERVICE_NAME_LABEL;
+use proxyd::{Config, DataPath, Proxy, VipTable};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio_util::sync::CancellationToken;
+
+struct Settings {
+    runs: usize,
+    bulk_bytes: u64,
+    short_duration: Duration,
+    short_concurrency: usize,
+    latency_samples: usize,
+    many_services: usize,
+    only: Option<String>,
+}
+
+fn settings() -> Settings {
+    let quick = std::env::var_os("PROXYD_BENCH_QUICK").is_some();
+    let runs = std::env::var("PROXYD_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1 } else { 5 });
+    Settings {
+        runs,
+        bulk_bytes: if quick { 64 << 20 } else { 1 << 30 },
+        short_duration: Duration::from_millis(if quick { 300 } else { 2000 }),
+        short_concurrency: 16,
+        latency_samples: if quick { 100 } else { 1000 },
+        many_services: if quick { 1000 } else { 10_000 },
+        only: std::env::var("PROXYD_BENCH_ONLY").ok(),
+    }
+}
+
+/// CPU seconds (user + system) used so far by this process's threads named `prefix…`.
+fn cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        for index in [11, 12] {
+            ticks += fields
+                .get(index)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ticks as f64 / 100.0 // USER_HZ
+}
+
+fn runtime(name: &str) -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The `i`-th VIP: 127.100.0.1, 127.100.0.2, … (250 per /24).
+fn vip(i: usize) -> IpAddr {
+    IpAddr::from([
+        127,
+        100 + (i / 62_500) as u8,
+        ((i / 250) % 250) as u8,
+        (i % 250 + 1) as u8,
+    ])
+}
+
+fn free_port(ip: IpAddr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .expect("bind a free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn service(name: &str, vip: IpAddr, port: u16) -> Value {
+    json!({"metadata": {"namespace": "bench", "name": name},
+           "spec": {"clusterIP": vip.to_string(), "ports": [{"port": port, "protocol": "TCP"}]}})
+}
+
+fn slice(name: &str, backend: SocketAddr) -> Value {
+    json!({"metadata": {"namespace": "bench", "name": name, "labels": {SERVICE_NAME_LABEL: name}},
+           "addressType": "IPv4", "ports": [{"port": backend.port(), "protocol": "TCP"}],
+           "endpoints": [{"addresses": [backend.ip().to_string()], "conditions": {"ready": true}}]})
+}
+
+/// `n` Services, `svc-<i>` on `vip(first + i):port`, all forwarding to `backend`, and their
+/// EndpointSlices.
+fn objects(first: usize, n: usize, port: u16, backend: SocketAddr) -> (Vec<Value>, Vec<Value>) {
+    let names: Vec<String> = (0..n).map(|i| format!("svc-{}", first + i)).collect();
+    let services = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| service(name, vip(first + i), port));
+    let slices = names.iter().map(|name| slice(name, backend));
+    (services.collect(), slices.collect())
+}
+
+/// The table of [`objects`].
+fn services(first: usize, n: usize, port: u16, backend: SocketAddr) -> Arc<VipTable> {
+    let (services, slices) = objects(first, n, port, backend);
+    Arc::new(proxyd::table::build(&services, &slices, &Config::default()))
+}
+
+/// The ceiling of any proxy on this machine: a plain forwarder with two blocking threads per
+/// connection splicing through a pipe, no runtime at all. Bulk only.
+fn ceiling_forwarder(backend: SocketAddr) -> SocketAddr {
+    use std::os::fd::AsFd;
+
+    use nix::fcntl::{SpliceFFlags, splice};
+
+    fn pump(from: std::net::TcpStream, to: std::net::TcpStream) {
+        let Ok((read, write)) = nix::unistd::pipe() else {
+            return;
+        };
+        let flags = SpliceFFlags::SPLICE_F_MOVE;
+        while let Ok(n) = splice(from.as_fd(), None, write.as_fd(), None, 1 << 20, flags) {
+            if n == 0 {
+                let _ = to.shutdown(std::net::Shutdown::Write);
+                return;
+            }
+            let mut left = n;
+            while left > 0 {
+                match splice(read.as_fd(), None, to.as_fd(), None, left, flags) {
+                    Ok(sent) => left -= sent,
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.3:0").expect("bind ceiling");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(backend) else {
+                continue;
+            };
+            let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || pump(client, server));
+            std::thread::spawn(move || pump(server2, client2));
+        }
+    });
+    addr
+}
+
+/// A proxy on its own runtime; dropping both stops it.
+struct ProxyRuntime {
+    runtime: Runtime,
+    proxy: Option<Proxy>,
+}
+
+impl ProxyRuntime {
+    fn new(data_path: DataPath, name: &str) -> ProxyRuntime {
+        let runtime = runtime(name);
+        let config = Config {
+            data_path,
+            max_connections: 16_384,
+            ..Config::default()
+        };
+        let proxy = runtime
+            .block_on(async { Proxy::new(config, CancellationToken::new()).expect("proxy") });
+        ProxyRuntime {
+            runtime,
+            proxy: Some(proxy),
+        }
+    }
+
+    fn apply(&self, table: Arc<VipTable>) -> Duration {
+        let started = Instant::now();
+        let proxy = self.proxy.as_ref().expect("proxy");
+        let report = self.runtime.block_on(proxy.apply(table));
+        assert!(
+            report.failed.is_empty(),
+            "bind failures: {:?}",
+            &report.failed[..report.failed.len().min(3)]
+        );
+        started.elapsed()
+    }
+}
+
+impl Drop for ProxyRuntime {
+    fn drop(&mut self) {
+        let _guard = self.runtime.enter();
+        drop(self.proxy.take());
+    }
+}
+
+/// The backend: `U` → read to EOF, answer one byte; `D<n>` → send n bytes and close;
+/// `S` → read a 64-byte request, answer 64 bytes and close; `L` → first byte at once.
+async fn backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind backend");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut kind = [0u8; 1];
+                if stream.read_exact(&mut kind).await.is_err() {
+                    return;
+                }
+                match kind[0] {
+                    b'U' => {
+                        let mut buffer = vec![0u8; 256 * 1024];
+                        while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+                        let _ = stream.write_all(b"k").await;
+                    }
+                    b'D' => {
+                        let mut size = [0u8; 8];
+                        if stream.read_exact(&mut size).await.is_err() {
+                            return;
+                        }
+                        let mut left = u64::from_le_bytes(size);
+                        let buffer = vec![7u8; 256 * 1024];
+                        while left > 0 {
+                            let n = left.min(buffer.len() as u64) as usize;
+                            if stream.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                            left -= n as u64;
+                        }
+                    }
+                    b'S' => {
+                        let mut request = [0u8; 63];
+                        if stream.read_exact(&mut request).await.is_ok() {
+                            let _ = stream.write_all(&[1u8; 64]).await;
+                        }
+                    }
+                    b'L' => {
+                        let _ = stream.write_all(b"l").await;
+                    }
+                    _ => {}
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Upload then download `bytes` through `target`; returns (up, down) in Gbit/s.
+async fn bulk(target: SocketAddr, bytes: u64) -> (f64, f64) {
+    let mut stream = TcpStream::connect(target).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let buffer = vec![3u8; 256 * 1024];
+    let started = Instant::now();
+    stream.write_all(b"U").await.expect("write");
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(buffer.len() as u64) as usize;
+        stream.write_all(&buffer[..n]).await.expect("upload");
+        left -= n as u64;
+    }
+    stream.shutdown().await.expect("half-close");
+    let mut done = Vec::new();
+    stream.read_to_end(&mut done).await.expect("ack");
+    assert_eq!(done, b"k");
+    let up = started.elapsed();
+
+    let mut stream = TcpStream::connect(target).await.expect("connect");
+    let mut buffer = vec![0u8; 256 * 1024];
+    let started = Instant::now();
+    let mut request = vec![b'D'];
+    request.extend_from_slice(&bytes.to_le_bytes());
+    stream.write_all(&request).await.expect("write");
+    let mut received = 0u64;
+    loop {
+        let n = stream.read(&mut buffer).await.expect("download");
+        if n == 0 {
+            break;
+        }
+        received += n as u64;
+    }
+    assert_eq!(received, bytes);
+    let down = started.elapsed();
+    let gbits = |d: Duration| bytes as f64 * 8.0 / d.as_secs_f64() / 1e9;
+    (gbits(up), gbits(down))
+}
+
+/// Short connections per second through `target` for `duration`, `concurrency` at a time,
+/// and how many there were.
+async fn short_rate(target: SocketAddr, duration: Duration, concurrency: usize) -> (f64, u64) {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    let started = Instant::now();
+    for _ in 0..concurrency {
+        let (done, stop) = (done.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut request = [0u8; 64];
+            request[0] = b'S';
+            while !stop.load(Ordering::Relaxed) {
+                let mut stream = TcpStream::connect(target).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                stream.write_all(&request).await.expect("request");
+                let mut reply = Vec::with_capacity(64);
+                stream.read_to_end(&mut reply).await.expect("reply");
+                assert_eq!(reply.len(), 64);
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let done = done.load(Ordering::Relaxed);
+    (done as f64 / started.elapsed().as_secs_f64(), done.max(1))
+}
+
+/// p50 and p99 of connect + first byte to `target`, one connection at a time.
+async fn first_byte(target: SocketAddr, samples: usize) -> (Duration, Duration) {
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(target).await.expect("connect");
+        stream.write_all(b"L").await.expect("write");
+        let mut byte = [0u8; 1];
+        let _ = stream.read(&mut byte).await.expect("first byte or eof");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported here.
+    let settings = settings();
+    let load = runtime("load");
+    let backend = load.block_on(backend());
+    println!(
+        "proxyd bench: {} run(s), medians; backend {backend}",
+        settings.runs
+    );
+
+    let wants = |part: &str| {
+        settings
+            .only
+            .as_deref()
+            .is_none_or(|only| only.contains(part))
+    };
+    // (a) bulk and (b) short connections, for each data path.
+    let port = free_port(vip(0));
+    let splice = ProxyRuntime::new(DataPath::Splice, "pxy-splice");
+    splice.apply(services(0, 1, port, backend));
+    let copy = ProxyRuntime::new(DataPath::Copy, "pxy-copy");
+    copy.apply(services(1, 1, port, backend));
+    // (name, address, thread-name prefix of the forwarder, for its CPU time)
+    let targets = [
+        ("direct", backend, None),
+        (
+            "vip splice",
+            SocketAddr::new(vip(0), port),
+            Some("pxy-splice"),
+        ),
+        ("vip copy", SocketAddr::new(vip(1), port), Some("pxy-copy")),
+        // Its threads live one connection each, so their CPU time cannot be read afterwards.
+        ("ceiling", ceiling_forwarder(backend), None),
+    ];
+    let mut bulk_results = vec![(Vec::new(), Vec::new(), Vec::new()); targets.len()];
+    let mut short_results = vec![(Vec::new(), Vec::new(), Vec::new()); targets.len()];
+    for _ in 0..settings.runs {
+        for (i, (name, target, threads)) in targets.iter().enumerate() {
+            let cpu = || threads.map_or(0.0, cpu_seconds);
+            if wants("a") {
+                let before = cpu();
+                let (up, down) = load.block_on(bulk(*target, settings.bulk_bytes));
+                let gib = 2.0 * settings.bulk_bytes as f64 / f64::from(1u32 << 30);
+                bulk_results[i].0.push(up);
+                bulk_results[i].1.push(down);
+                bulk_results[i].2.push((cpu() - before) * 1000.0 / gib);
+            }
+            if wants("b") && *name != "ceiling" {
+                let (before, load_before) = (cpu(), cpu_seconds("load"));
+                let (rate, connections) = load.block_on(short_rate(
+                    *target,
+                    settings.short_duration,
+                    settings.short_concurrency,
+                ));
+                let per_connection = |seconds: f64| seconds * 1e6 / connections as f64;
+                short_results[i].0.push(rate);
+                short_results[i].1.push(per_connection(cpu() - before));
+                short_results[i]
+                    .2
+                    .push(per_connection(cpu_seconds("load") - load_before));
+            }
+        }
+    }
+    if wants("a") {
+        let bulk_medians: Vec<(f64, f64, f64)> = bulk_results
+            .into_iter()
+            .map(|(up, down, cpu)| (median(up), median(down), median(cpu)))
+            .collect();
+        println!(
+            "(a) bulk, {} MiB each way, Gbit/s (ratio to direct), forwarder CPU ms per GiB:",
+            settings.bulk_bytes >> 20
+        );
+        for (i, (name, _, threads)) in targets.iter().enumerate() {
+            let (up, down, cpu) = bulk_medians[i];
+            let cpu = if threads.is_some() {
+                format!("{cpu:5.0}")
+            } else {
+                "    -".into()
+            };
+            println!(
+                "  {name:<11} up {up:6.2} ({:.2}x)  down {down:6.2} ({:.2}x)  cpu {cpu}",
+                up / bulk_medians[0].0,
+                down / bulk_medians[0].1
+            );
+        }
+    }
+    if wants("b") {
+        let short_medians: Vec<(f64, f64, f64)> = short_results
+            .into_iter()
+            .take(3)
+            .map(|(rate, cpu, load)| (median(rate), median(cpu), median(load)))
+            .collect();
+        println!(
+            "(b) short connections, {} concurrent, {:?} each, conn/s (ratio to direct), \
+             CPU µs per connection of the proxy and of client + backend:",
+            settings.short_concurrency, settings.short_duration
+        );
+        for (i, (name, _, threads)) in targets.iter().enumerate().take(3) {
+            let (rate, cpu, load) = short_medians[i];
+            let cpu = if threads.is_some() {
+                format!("{cpu:5.1}")
+            } else {
+                "    -".into()
+            };
+            let ratio = rate / short_medians[0].0;
+            println!(
+                "  {name:<11} {rate:8.0} ({ratio:.2}x)  cpu proxy {cpu}  client+backend {load:5.1}"
+            );
+        }
+    }
+    drop(splice);
+    drop(copy);
+    if !wants("c") {
+        return;
+    }
+
+    // (c) first-connection latency with few and many Services bound.
+    // Runs alternate between the two sizes (and direct), so that load on the machine hits
+    // them alike; each run binds its proxy afresh.
+    let sizes = [10, settings.many_services];
+    let mut direct = (Vec::new(), Vec::new());
+    let mut latency = vec![(Vec::new(), Vec::new()); sizes.len()];
+    let mut timings = vec![(Vec::new(), Vec::new(), Vec::new()); sizes.len()];
+    for _ in 0..settings.runs {
+        let (p50, p99) = load.block_on(first_byte(backend, settings.latency_samples));
+        direct.0.push(p50.as_secs_f64());
+        direct.1.push(p99.as_secs_f64());
+        for (i, n) in sizes.into_iter().enumerate() {
+            let port = free_port(vip(2));
+            let proxy = ProxyRuntime::new(DataPath::default(), "pxy-latency");
+            let (services, slices) = objects(2, n, port, backend);
+            let started = Instant::now();
+            let table = Arc::new(proxyd::table::build(&services, &slices, &Config::default()));
+            timings[i].0.push(started.elapsed().as_secs_f64());
+            timings[i].1.push(proxy.apply(table.clone()).as_secs_f64());
+            timings[i].2.push(proxy.apply(table).as_secs_f64());
+            // The Service in the middle of the address range.
+            let target = SocketAddr::new(vip(2 + n / 2), port);
+            let (p50, p99) = load.block_on(first_byte(target, settings.latency_samples));
+            latency[i].0.push(p50.as_secs_f64());
+            latency[i].1.push(p99.as_secs_f64());
+        }
+    }
+    let seconds = Duration::from_secs_f64;
+    println!(
+        "(c) connect + first byte, {} samples per run:",
+        settings.latency_samples
+    );
+    let (p50, p99) = (median(direct.0), median(direct.1));
+    println!(
+        "  direct                 p50 {:>9.1?}  p99 {:>9.1?}",
+        seconds(p50),
+        seconds(p99)
+    );
+    let mut p50s = Vec::new();
+    for (i, n) in sizes.into_iter().enumerate() {
+        let (p50, p99) = (median(latency[i].0.clone()), median(latency[i].1.clone()));
+        let build = seconds(median(timings[i].0.clone()));
+        let apply = seconds(median(timings[i].1.clone()));
+        let reapply = seconds(median(timings[i].2.clone()));
+        println!(
+            "  {n:>6} services bound  p50 {:>9.1?}  p99 {:>9.1?}  \
+             (table::build {build:.1?}, first apply {apply:.1?}, unchanged apply {reapply:.1?})",
+            seconds(p50),
+            seconds(p99)
+        );
+        p50s.push(p50);
+    }
+    println!(
+        "  p50 ratio {} / 10 services: {:.2}x",
+        settings.many_services,
+        p50s[1] / p50s[0]
+    );
+}

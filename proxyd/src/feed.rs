@@ -1,0 +1,264 @@
+//! [`run`]: proxyd fed from the API. Informers of Services and EndpointSlices; after each
+//! burst of changes the whole [`VipTable`] is rebuilt ([`table::build`]), the ClusterIPs it
+//! serves are kept as local addresses on the node (netd), and [`Proxy::apply`] reconciles the
+//! listeners. A listener that cannot bind becomes a Warning event and a `False` condition on
+//! its Service, and is retried every few seconds until it binds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiserver::informer::Informer;
+use apiserver::{Api, WriteOptions};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::table::{self, ListenerKind};
+use crate::{Config, Proxy};
+
+/// The Service condition that says whether proxyd serves all of a Service's addresses.
+pub const CONDITION: &str = "kubicle.dev/ProxyListening";
+/// How often listeners that failed to bind are tried again.
+const RETRY: Duration = Duration::from_secs(5);
+/// The component name on proxyd's events and writes.
+const COMPONENT: &str = "kube-proxy";
+
+/// What the glue gives proxyd besides its [`Config`].
+#[derive(Clone)]
+pub struct Feed {
+    /// Where the ClusterIPs are added as local addresses (`None`: the caller's addresses are
+    /// already local, as 127.0.0.0/8 is).
+    pub netd: Option<Arc<netd::Netd>>,
+    /// Services proxyd leaves alone, as `namespace/name` (kube-dns, which dnsd serves
+    /// itself on its ClusterIP).
+    pub skip: Vec<String>,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed")
+            .field("netd", &self.netd.is_some())
+            .field("skip", &self.skip)
+            .finish()
+    }
+}
+
+/// Runs proxyd until `shutdown`, then waits for its connections to drain.
+pub async fn run(api: Api, config: Config, feed: Feed, shutdown: CancellationToken) {
+    let (Some(services_r), Some(slices_r)) = (
+        apiserver::resources::lookup("", "v1", "services"),
+        apiserver::resources::lookup("discovery.k8s.io", "v1", "endpointslices"),
+    ) else {
+        return;
+    };
+    let (mut services, mut slices) = match (
+        Informer::start(&api, services_r).await,
+        Informer::start(&api, slices_r).await,
+    ) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "start informers: services are not proxied");
+            return;
+        }
+    };
+    let proxy = match Proxy::new(config.clone(), shutdown.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "start the proxy: services are not proxied");
+            return;
+        }
+    };
+    let mut state = State::default();
+    loop {
+        let failing = state
+            .sync(&api, &config, &feed, &proxy, &services, &slices)
+            .await;
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = services.next() => {}
+            _ = slices.next() => {}
+            () = tokio::time::sleep(RETRY), if failing => {}
+        }
+        // A burst of changes (a `kubectl apply` of many objects) is one rebuild.
+        while let Ok(_event) = tokio::time::timeout(Duration::ZERO, async {
+            tokio::select! {
+                e = services.next() => e,
+                e = slices.next() => e,
+            }
+        })
+        .await
+        {}
+    }
+    proxy.closed().await;
+    state.release_addresses(&feed).await;
+}
+
+/// What proxyd has done to the node and reported to the API so far.
+#[derive(Debug, Default)]
+struct State {
+    /// ClusterIPs added as local addresses.
+    addresses: BTreeSet<Ipv4Addr>,
+    /// The bind failure message last reported per Service (`namespace/name`).
+    reported: HashMap<String, String>,
+}
+
+impl State {
+    /// Rebuilds the table and applies it; returns whether some listener failed to bind.
+    async fn sync(
+        &mut self,
+        api: &Api,
+        config: &Config,
+        feed: &Feed,
+        proxy: &Proxy,
+        services: &Informer,
+        slices: &Informer,
+    ) -> bool {
+        let served: Vec<&Value> = services
+            .all()
+            .map(|s| &**s)
+            .filter(|s| !feed.skip.contains(&key(s)))
+            .collect();
+        let table = table::build(served.iter().copied(), slices.all().map(|s| &**s), config);
+        let wanted: BTreeSet<Ipv4Addr> = table
+            .routes
+            .iter()
+            .filter(|(_, route)| route.kind == ListenerKind::ClusterIp)
+            .filter_map(|(key, _)| match key.addr.ip() {
+                IpAddr::V4(ip) => Some(ip),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        self.set_addresses(feed, wanted).await;
+        let report = proxy.apply(Arc::new(table)).await;
+        let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for failure in &report.failed {
+            failures
+                .entry(failure.service_port.service.to_string())
+                .or_default()
+                .push(format!("{}: {:#}", failure.key, Chain(&failure.error)));
+        }
+        for service in &served {
+            let name = key(service);
+            let message = failures.get(&name).map(|m| m.join("; "));
+            let before = self.reported.get(&name);
+            if message.as_ref() == before || (message.is_none() && before.is_none()) {
+                continue;
+            }
+            report_condition(api, service, message.as_deref()).await;
+            match message {
+                Some(m) => self.reported.insert(name, m),
+                None => self.reported.remove(&name),
+            };
+        }
+        self.reported
+            .retain(|name, _| served.iter().any(|s| key(s) == *name));
+        !report.failed.is_empty()
+    }
+
+    /// Makes the node's local VIP addresses exactly `wanted`.
+    async fn set_addresses(&mut self, feed: &Feed, wanted: BTreeSet<Ipv4Addr>) {
+        let Some(netd) = &feed.netd else { return };
+        for ip in wanted.difference(&self.addresses) {
+            if let Err(e) = netd.add_local_address(*ip).await {
+                tracing::warn!(%ip, error = %e, "add a ClusterIP to the node");
+            }
+        }
+        for ip in self.addresses.difference(&wanted) {
+            if let Err(e) = netd.remove_local_address(*ip).await {
+                tracing::warn!(%ip, error = %e, "remove a ClusterIP from the node");
+            }
+        }
+        self.addresses = wanted;
+    }
+
+    async fn release_addresses(&mut self, feed: &Feed) {
+        self.set_addresses(feed, BTreeSet::new()).await;
+    }
+}
+
+fn key(service: &Value) -> String {
+    format!(
+        "{}/{}",
+        service["metadata"]["namespace"].as_str().unwrap_or(""),
+        service["metadata"]["name"].as_str().unwrap_or("")
+    )
+}
+
+/// An error with its sources, `a: b: c`.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// Records a Warning event for a failure (`Some`) and sets the Service's condition.
+async fn report_condition(api: &Api, service: &Value, failure: Option<&str>) {
+    let name = service["metadata"]["name"].as_str().unwrap_or("");
+    let namespace = service["metadata"]["namespace"].as_str();
+    if let Some(message) = failure {
+        tracing::warn!(service = %key(service), %message, "cannot listen");
+        apiserver::events::record(
+            api,
+            service,
+            "Warning",
+            "FailedToListen",
+            message,
+            COMPONENT,
+        )
+        .await;
+    }
+    let Some(services) = apiserver::resources::lookup("", "v1", "services") else {
+        return;
+    };
+    // Write onto the newest copy, so a concurrent spec change is not undone.
+    let Ok(current) = api.get(services, namespace, name) else {
+        return;
+    };
+    let mut updated = Value::clone(&current);
+    let condition = match failure {
+        Some(message) => json!({
+            "type": CONDITION, "status": "False", "reason": "PortNotAvailable",
+            "message": message,
+        }),
+        None => json!({
+            "type": CONDITION, "status": "True", "reason": "Listening", "message": "",
+        }),
+    };
+    let mut conditions: Vec<Value> = updated["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    conditions.retain(|c| c["type"] != CONDITION);
+    let mut condition = condition;
+    condition["lastTransitionTime"] = json!(
+        jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    );
+    if let Some(generation) = current["metadata"]["generation"].as_i64() {
+        condition["observedGeneration"] = json!(generation);
+    }
+    conditions.push(condition);
+    updated["status"]["conditions"] = json!(conditions);
+    if let Err(e) = api
+        .replace_status(
+            services,
+            namespace,
+            name,
+            updated,
+            &WriteOptions::by(COMPONENT),
+        )
+        .await
+    {
+        tracing::debug!(service = %key(service), error = %e, "write the listening condition");
+    }
+}
