@@ -257,8 +257,9 @@ impl Api {
         track: bool,
     ) -> Result<Written, ApiError> {
         let now = jiff::Timestamp::now();
-        let (mut obj, warnings) =
+        let (mut obj, mut warnings) =
             objects::prepare_create(resource, obj, namespace, now, options.field_validation)?;
+        warnings.extend(crate::hardcoded::warnings(self, resource, &obj));
         if track {
             let api_version = resource.api_version();
             let stamp = objects::timestamp(now);
@@ -351,6 +352,10 @@ impl Api {
         let committed = result?;
         if committed.event == Some(EventType::Deleted) {
             self.allocators.release(resource, &committed.object);
+        }
+        let written = dry.as_ref().unwrap_or(&committed.object);
+        if written["metadata"]["deletionTimestamp"].is_null() {
+            warnings.extend(crate::hardcoded::warnings(self, resource, written));
         }
         Ok(Written {
             object: dry.map(Arc::new).unwrap_or(committed.object),

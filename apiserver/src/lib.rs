@@ -9,6 +9,7 @@
 //! - `informer`: list-then-watch caches for in-process consumers (**API Boundary**).
 //! - `events`: the event recorder (core/v1 Event objects).
 //! - `services`, `alloc`: ClusterIP and NodePort allocation, LoadBalancer ingress.
+//! - `hardcoded`: the `Warning:` for a pod template whose env hard-codes a Pod IP or ClusterIP.
 //! - `bootstrap`: the objects every cluster has (system Services, the Node).
 //! - `controllers`: scheduler, ReplicaSets, Deployments, Endpoints/EndpointSlices, garbage collector.
 //! - `managed`: server-side apply: managedFields, field ownership, conflicts.
@@ -29,6 +30,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod defaults;
 pub mod events;
+mod hardcoded;
 pub mod http;
 pub mod informer;
 pub mod managed;
