@@ -135,6 +135,10 @@ pub(crate) struct UpArgs {
     /// Do not run pods (API server and controllers only). Pods need root.
     #[arg(long)]
     pub(crate) no_pods: bool,
+    /// Manifests to apply once the cluster runs (a file, or a folder's .yaml/.yml/.json
+    /// files); a map of pods and Services is printed when everything is ready.
+    #[arg(short = 'f', long = "filename")]
+    pub(crate) filename: Option<PathBuf>,
     /// An extra address for the cluster DNS, for the host (e.g. 127.0.0.1:5353); pods use
     /// the kube-dns ClusterIP.
     #[arg(long)]

@@ -87,6 +87,8 @@ pub(crate) struct Config {
     pub(crate) dns_listen: Vec<SocketAddr>,
     /// TTL of the cluster DNS's answers.
     pub(crate) dns_ttl: u32,
+    /// Manifests to apply after start (`-f`).
+    pub(crate) manifests: Option<PathBuf>,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -185,6 +187,7 @@ impl Config {
             node_ports: (first, last),
             dns_listen,
             dns_ttl: args.dns_ttl,
+            manifests: args.filename,
         })
     }
 
@@ -252,6 +255,7 @@ mod tests {
             no_pods: true,
             dns_listen: Vec::new(),
             dns_ttl: 30,
+            filename: None,
         }
     }
 

@@ -4,7 +4,9 @@
 //! - `cli.rs`: the raw command line (clap).
 //! - `config.rs`: the validated [`config::Config`]; nothing binds or writes before it exists.
 //! - `supervisor.rs`: `kubicle up`, which starts every component and stops them on a signal.
+//! - `apply.rs`: `kubicle up -f`, manifests applied after start and the map printed once ready.
 
+mod apply;
 mod cli;
 mod config;
 mod supervisor;
@@ -173,6 +175,7 @@ fn init_tracing(format: cli::LogFormat) {
     let filter = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         cli::LogFormat::Text => builder.init(),

@@ -136,7 +136,16 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         kubeconfig_path.display()
     );
 
+    let applying = config.manifests.clone().map(|path| {
+        let api = api.clone();
+        let domain = config.cluster_domain.clone();
+        tokio::spawn(apply_and_map(api, path, domain, started).in_current_span())
+    });
+
     wait_for_signal().await?;
+    if let Some(applying) = applying {
+        applying.abort();
+    }
     tracing::info!("stopping");
     shutdown.cancel();
     server.await.context("the API server task failed")?;
@@ -159,6 +168,41 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `up -f`: applies the manifests, waits until they are ready, prints the map on stdout.
+async fn apply_and_map(
+    api: apiserver::Api,
+    path: std::path::PathBuf,
+    domain: String,
+    started: Instant,
+) {
+    let applied = match crate::apply::apply(&api, &path).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            tracing::error!(path = %path.display(), "apply failed: {e:#}");
+            eprintln!("kubicle: apply -f {}: {e:#}", path.display());
+            return;
+        }
+    };
+    let waiting = crate::apply::wait_ready(&api, &applied).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut text = if waiting.is_empty() {
+        format!(
+            "kubicle: applied {} objects from {}; everything is ready ({elapsed:.2} s after start)\n",
+            applied.len(),
+            path.display()
+        )
+    } else {
+        format!(
+            "kubicle: applied {} objects from {}; still not ready: {}\n",
+            applied.len(),
+            path.display(),
+            waiting.join(", ")
+        )
+    };
+    text.push_str(&crate::apply::map(&api, &applied, &domain));
+    println!("{text}");
 }
 
 /// Starts dnsd on the kube-dns ClusterIP (a local address on the bridge; only with pods)

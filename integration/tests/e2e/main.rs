@@ -10,6 +10,7 @@ mod kube_client;
 mod pods;
 mod services;
 mod tidy;
+mod walkthrough;
 
 use std::path::PathBuf;
 
