@@ -10,6 +10,8 @@ use tokio::time::Instant;
 
 use crate::init::InitArgs;
 
+/// When a container's first probe runs, after its `initialDelaySeconds`.
+const FIRST_PROBE_AFTER: Duration = Duration::from_millis(100);
 /// Which probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -63,6 +65,9 @@ fn seconds(spec: &Value, field: &str, default: i64) -> Duration {
 impl Probe {
     /// The probes of `container`, the first run after `initialDelaySeconds` from `started`.
     pub fn of(container: &Value, started: Instant) -> Vec<Probe> {
+        // The kubelet's probe worker ticks from the pod's admission, so a container's first
+        // probe falls somewhere in its first period; kubicle probes first a moment after the
+        // exec (when a server has had time to bind), not at the instant it cannot have.
         [Kind::Startup, Kind::Liveness, Kind::Readiness]
             .into_iter()
             .filter(|kind| container[kind.field()].is_object())
@@ -70,7 +75,7 @@ impl Probe {
                 let spec = container[kind.field()].clone();
                 Probe {
                     kind,
-                    next_at: started + seconds(&spec, "initialDelaySeconds", 0),
+                    next_at: started + seconds(&spec, "initialDelaySeconds", 0) + FIRST_PROBE_AFTER,
                     spec,
                     successes: 0,
                     failures: 0,
@@ -233,7 +238,10 @@ mod tests {
         let mut probes = Probe::of(&container, start);
         assert_eq!(probes.len(), 1);
         let probe = &mut probes[0];
-        assert_eq!(probe.next_at, start + Duration::from_secs(5));
+        assert_eq!(
+            probe.next_at,
+            start + Duration::from_secs(5) + FIRST_PROBE_AFTER
+        );
         assert_eq!(probe.record(true), Verdict::Pending);
         assert_eq!(probe.record(true), Verdict::Succeeded);
         assert_eq!(probe.record(false), Verdict::Pending);
