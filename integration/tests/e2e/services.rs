@@ -143,6 +143,38 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
         );
     }
 
+    // Hairpin: an auth pod reaches its own Service, and through it itself.
+    let own_pod = jsonpath(
+        &c,
+        &[
+            "pods",
+            "-l",
+            "app=auth",
+            "--field-selector",
+            "status.phase=Running",
+        ],
+        "{.items[0].metadata.name}",
+    );
+    let own_pod = if own_pod == "auth-unready" {
+        jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[1].metadata.name}")
+    } else {
+        own_pod
+    };
+    let hairpin = eventually("the pod reaches itself through its Service", wait(), || {
+        let out = c.kubectl(&[
+            "exec",
+            &own_pod,
+            "--",
+            "sh",
+            "-c",
+            &format!("for i in $(seq 30); do curl -s -m 5 {url}; echo; done"),
+        ]);
+        out.stdout
+            .contains(&format!("\"servedBy\":\"{own_pod} "))
+            .then_some(out.stdout)
+    });
+    assert!(!hairpin.contains("FAIL"), "{hairpin}");
+
     // ClientIP affinity: one client, one replica.
     let sticky_ip = jsonpath(&c, &["service", "sticky"], "{.spec.clusterIP}");
     let pinned = tally(&replicas(&c, &format!("http://{sticky_ip}/healthz"), 30));
