@@ -31,6 +31,9 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         })
         .await
         .context("set up the node network (bridge kubicle0)")?;
+        netd.reject_unallocated(config.service_cidr)
+            .await
+            .context("reject unallocated ClusterIPs on the node")?;
         Some(std::sync::Arc::new(netd))
     } else {
         tracing::warn!("pods will not run: the pod runtime needs root (and no --no-pods)");
@@ -48,6 +51,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     ClusterRecord {
         name: config.cluster_name.clone(),
         pod_cidr: config.pod_cidr,
+        service_cidr: Some(config.service_cidr),
     }
     .write(&config.data_dir)
     .context("write cluster.json")?;
@@ -331,6 +335,9 @@ pub(crate) struct ClusterRecord {
     pub(crate) name: String,
     /// The pod CIDR (the bridge's address).
     pub(crate) pod_cidr: ipnet::Ipv4Net,
+    /// The Service CIDR (rejected on the node by an `unreachable` route); absent in records
+    /// written before it was kept.
+    pub(crate) service_cidr: Option<ipnet::Ipv4Net>,
 }
 
 impl ClusterRecord {
@@ -339,8 +346,12 @@ impl ClusterRecord {
     }
 
     pub(crate) fn write(&self, data_dir: &Path) -> std::io::Result<()> {
+        let service_cidr = self
+            .service_cidr
+            .map(|c| format!(", \"serviceCIDR\": \"{c}\""))
+            .unwrap_or_default();
         let text = format!(
-            "{{\"name\": \"{}\", \"podCIDR\": \"{}\", \"bridge\": \"{BRIDGE}\"}}\n",
+            "{{\"name\": \"{}\", \"podCIDR\": \"{}\"{service_cidr}, \"bridge\": \"{BRIDGE}\"}}\n",
             self.name, self.pod_cidr
         );
         std::fs::write(Self::path(data_dir), text)
@@ -355,6 +366,7 @@ impl ClusterRecord {
         Some(ClusterRecord {
             name: field("name")?,
             pod_cidr: field("podCIDR")?.parse().ok()?,
+            service_cidr: field("serviceCIDR").and_then(|c| c.parse().ok()),
         })
     }
 }
@@ -400,6 +412,9 @@ fn remove_node_network(data_dir: &Path, record: &ClusterRecord) -> Result<(), Re
                 veth_prefix: "kv".to_string(),
             })
             .await?;
+            if let Some(cidr) = record.service_cidr {
+                netd.stop_rejecting(cidr).await?;
+            }
             netd.teardown().await
         })
         .map_err(ResetError::Network)?;

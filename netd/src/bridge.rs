@@ -71,6 +71,16 @@ pub(crate) async fn remove_local_address<N: Namespaces>(
     }
 }
 
+/// Adds the `unreachable` route for `cidr` in the node netns.
+pub(crate) async fn reject<N: Namespaces>(ns: &N, cidr: Ipv4Net) -> Result<(), Error> {
+    ns.node().set_unreachable_route(cidr.trunc()).await
+}
+
+/// Deletes the `unreachable` route for `cidr`; fine if it is gone.
+pub(crate) async fn stop_rejecting<N: Namespaces>(ns: &N, cidr: Ipv4Net) -> Result<(), Error> {
+    ns.node().delete_unreachable_route(cidr.trunc()).await
+}
+
 /// Deletes the bridge (its addresses go with it) and the netns directory. The pod networks
 /// must be gone already. `ip_forward` is left as it is: netd cannot know what it was before.
 pub(crate) async fn remove<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Error> {
@@ -117,6 +127,22 @@ mod tests {
                 "write_sysctl net/ipv4/ip_forward=1",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn the_service_cidr_is_rejected_until_told_otherwise() {
+        let fake = Fake::new();
+        let cidr: Ipv4Net = "10.96.0.0/12".parse().expect("cidr");
+        reject(&fake, "10.96.0.7/12".parse().expect("cidr"))
+            .await
+            .expect("reject");
+        assert!(
+            fake.has_unreachable("node", cidr),
+            "the prefix, host bits cleared"
+        );
+        stop_rejecting(&fake, cidr).await.expect("stop");
+        stop_rejecting(&fake, cidr).await.expect("idempotent");
+        assert!(!fake.has_unreachable("node", cidr));
     }
 
     #[tokio::test]

@@ -188,6 +188,17 @@ pub enum Error {
         source: Box<rtnetlink::Error>,
     },
 
+    /// Adding or deleting an `unreachable` route failed.
+    #[error("{action} the unreachable route for {destination}")]
+    UnreachableRoute {
+        /// `add` or `delete`.
+        action: &'static str,
+        /// The destination.
+        destination: Ipv4Net,
+        /// The cause.
+        source: Box<rtnetlink::Error>,
+    },
+
     /// Writing a sysctl failed.
     #[error("write {value:?} to {path}")]
     WriteSysctl {

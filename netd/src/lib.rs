@@ -37,6 +37,7 @@ mod sys;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+use ipnet::Ipv4Net;
 use tracing::info;
 
 pub use config::Config;
@@ -141,6 +142,19 @@ impl Netd {
     /// Removes `ip/32` from the bridge. Idempotent.
     pub async fn remove_local_address(&self, ip: Ipv4Addr) -> Result<(), Error> {
         bridge::remove_local_address(&self.sys, &self.node, ip).await
+    }
+
+    /// Makes the node answer packets to `cidr` (the Service CIDR) with ICMP host-unreachable,
+    /// as kube-proxy's nftables mode rejects unallocated ClusterIPs: a connection to a
+    /// ClusterIP that no longer exists fails at once and never leaves the node by its default
+    /// route. The ClusterIPs in use are local /32 addresses, which win over any route.
+    pub async fn reject_unallocated(&self, cidr: Ipv4Net) -> Result<(), Error> {
+        bridge::reject(&self.sys, cidr).await
+    }
+
+    /// Undoes [`Netd::reject_unallocated`]; fine if it was not done.
+    pub async fn stop_rejecting(&self, cidr: Ipv4Net) -> Result<(), Error> {
+        bridge::stop_rejecting(&self.sys, cidr).await
     }
 
     /// Removes every pod network, host veths of ours that no pod accounts for, the bridge with

@@ -80,6 +80,17 @@ pub(crate) trait Links: Send + Sync {
         link: &Link,
         address: Ipv4Net,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Sets (adds or replaces) an `unreachable` route for `destination`: this netns answers
+    /// packets to it with ICMP host-unreachable instead of routing them on.
+    fn set_unreachable_route(
+        &self,
+        destination: Ipv4Net,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Deletes the `unreachable` route for `destination`. Already gone is fine.
+    fn delete_unreachable_route(
+        &self,
+        destination: Ipv4Net,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Sets (adds or replaces) the IPv4 default route: via `gateway` on `link`.
     fn set_default_route(
         &self,

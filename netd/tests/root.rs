@@ -474,6 +474,19 @@ fn local_addresses_can_be_bound_and_are_reached_from_pods() {
             TcpListener::bind(SocketAddrV4::new(vip, 0)).is_err(),
             "vip bindable after removal"
         );
+
+        // With the Service CIDR rejected, a ClusterIP that is not (or no longer) local fails
+        // at once with host-unreachable, instead of following a default route off the node.
+        let cidr = "10.96.0.0/12".parse().expect("cidr");
+        netd.reject_unallocated(cidr).await.expect("reject");
+        netd.reject_unallocated(cidr).await.expect("reject again");
+        let gone = talk_from(&pod.netns_path, SocketAddr::from((vip, port)));
+        assert_eq!(
+            gone.expect_err("an unallocated ClusterIP").raw_os_error(),
+            Some(nix::libc::EHOSTUNREACH)
+        );
+        netd.stop_rejecting(cidr).await.expect("stop");
+        netd.stop_rejecting(cidr).await.expect("stop again");
     });
 }
 

@@ -325,6 +325,12 @@ fn reset_removes_what_a_crashed_cluster_left() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(names, ["lo"], "only lo is left on the node");
+    let routes = integration::run(c.on_node("ip").args(["route", "show"]), None, wait());
+    assert!(
+        !routes.success().contains("10.96.0.0/12"),
+        "the Service CIDR's unreachable route is gone: {}",
+        routes.stdout
+    );
     let holder = c.netns_pid().expect("the cluster's namespaces");
     let mounts = std::fs::read_to_string(format!("/proc/{holder}/mountinfo")).expect("mountinfo");
     let data_dir = c.data_dir.display().to_string();

@@ -44,6 +44,8 @@ struct State {
     links: BTreeMap<(String, String), FakeLink>,
     /// Default routes by namespace: (gateway, link).
     routes: BTreeMap<String, (Ipv4Addr, String)>,
+    /// `unreachable` routes: (namespace, destination).
+    unreachable: std::collections::BTreeSet<(String, Ipv4Net)>,
     next_index: u32,
 }
 
@@ -180,6 +182,13 @@ impl Fake {
             .links
             .get(&(ns.to_owned(), name.to_owned()))
             .is_some_and(|link| link.up)
+    }
+
+    /// Whether `ns` has an `unreachable` route for `destination`.
+    pub(crate) fn has_unreachable(&self, ns: &str, destination: Ipv4Net) -> bool {
+        self.lock()
+            .unreachable
+            .contains(&(ns.to_string(), destination))
     }
 
     /// The default route of `ns`.
@@ -445,6 +454,23 @@ impl Links for FakeLinks {
             Err(e) if e == errno(Errno::ENODEV) => Ok(()),
             result => result.map_err(error),
         }
+    }
+
+    async fn set_unreachable_route(&self, destination: Ipv4Net) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.call(format!("{}: set_unreachable_route {destination}", self.ns));
+        state.unreachable.insert((self.ns.clone(), destination));
+        Ok(())
+    }
+
+    async fn delete_unreachable_route(&self, destination: Ipv4Net) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.call(format!(
+            "{}: delete_unreachable_route {destination}",
+            self.ns
+        ));
+        state.unreachable.remove(&(self.ns.clone(), destination));
+        Ok(())
     }
 
     async fn set_default_route(&self, gateway: Ipv4Addr, link: &Link) -> Result<(), Error> {

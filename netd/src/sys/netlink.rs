@@ -291,6 +291,38 @@ impl Links for Netlink {
         }
     }
 
+    async fn set_unreachable_route(&self, destination: Ipv4Net) -> Result<(), Error> {
+        self.handle
+            .route()
+            .add(unreachable(destination))
+            .replace()
+            .execute()
+            .await
+            .map_err(|source| Error::UnreachableRoute {
+                action: "add",
+                destination,
+                source: Box::new(source),
+            })
+    }
+
+    async fn delete_unreachable_route(&self, destination: Ipv4Net) -> Result<(), Error> {
+        match self
+            .handle
+            .route()
+            .del(unreachable(destination))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is(&e, &[Errno::ESRCH, Errno::ENOENT]) => Ok(()),
+            Err(source) => Err(Error::UnreachableRoute {
+                action: "delete",
+                destination,
+                source: Box::new(source),
+            }),
+        }
+    }
+
     async fn set_default_route(&self, gateway: Ipv4Addr, link: &Link) -> Result<(), Error> {
         // No destination attribute and a /0 prefix: the default route. NLM_F_REPLACE makes a
         // repeated call converge on this gateway instead of failing with EEXIST.
@@ -310,4 +342,12 @@ impl Links for Netlink {
                 source: Box::new(source),
             })
     }
+}
+
+/// The message of an `unreachable` route for `destination` in the main table.
+fn unreachable(destination: Ipv4Net) -> rtnetlink::packet_route::route::RouteMessage {
+    RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(destination.network(), destination.prefix_len())
+        .kind(rtnetlink::packet_route::route::RouteType::Unreachable)
+        .build()
 }
