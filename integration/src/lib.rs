@@ -338,6 +338,15 @@ impl Cluster {
         command
     }
 
+    /// `kubectl get <what...> -o jsonpath=<path>`, trimmed (empty when kubectl fails).
+    pub fn jsonpath(&self, what: &[&str], path: &str) -> String {
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        let expr = format!("jsonpath={path}");
+        args.extend_from_slice(&["-o", &expr]);
+        self.kubectl(&args).stdout.trim().to_string()
+    }
+
     /// Runs kubectl with `stdin` fed to it (for `-f -`).
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut command = self.kubectl_command();

@@ -4,9 +4,7 @@
 //! ready, `Cluster::pod_status_writer` writes the status a kubelet would (Running, a pod IP,
 //! Ready) through the real `pods/status` API, so controller behaviour is tested on its own.
 
-use std::time::Duration;
-
-use integration::{Cluster, eventually};
+use integration::{Cluster, eventually, patience as wait};
 
 const WEB: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -30,10 +28,6 @@ spec:
 /// These tests are about the controllers: the pods' status comes from
 /// `Cluster::pod_status_writer`, so kubicle's own pod runtime stays off.
 const NO_PODS: &[&str] = &["--no-pods"];
-
-fn wait() -> Duration {
-    integration::patience()
-}
 
 fn names(c: &Cluster, what: &str) -> Vec<String> {
     let out = c.kubectl(&["get", what, "-o", "name"]);

@@ -2,21 +2,7 @@
 //! to its ClusterIP through the kube-dns ClusterIP, headless Services answer their ready pods,
 //! SRV, PTR and ExternalName follow the spec, and a new Service resolves at once.
 
-use std::time::Duration;
-
-use integration::{Cluster, eventually, root_or_skip};
-
-fn wait() -> Duration {
-    integration::patience()
-}
-
-fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let expr = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &expr]);
-    c.kubectl(&args).stdout.trim().to_string()
-}
+use integration::{Cluster, eventually, patience as wait, root_or_skip};
 
 /// `dig +short` from inside the pod `client`, through its resolv.conf (the kube-dns IP).
 fn dig(c: &Cluster, args: &[&str]) -> String {
@@ -96,10 +82,9 @@ fn pods_resolve_services_by_the_cluster_dns() {
     }
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&manifests))
         .success();
-    let cluster_ip = jsonpath(&c, &["service", "auth-service"], "{.spec.clusterIP}");
+    let cluster_ip = c.jsonpath(&["service", "auth-service"], "{.spec.clusterIP}");
     eventually("the pods are ready", wait(), || {
-        let ready = jsonpath(
-            &c,
+        let ready = c.jsonpath(
             &["pods"],
             "{range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\" \"}{end}",
         );
@@ -160,7 +145,7 @@ fn pods_resolve_services_by_the_cluster_dns() {
     // A headless Service answers its ready pods, and drops one that turns unready.
     let pod_ips: Vec<String> = ["db-0", "db-1"]
         .iter()
-        .map(|p| jsonpath(&c, &["pod", p], "{.status.podIP}"))
+        .map(|p| c.jsonpath(&["pod", p], "{.status.podIP}"))
         .collect();
     let answered = |c: &Cluster| {
         let mut ips: Vec<String> = dig(c, &["db.default.svc.cluster.local"])
@@ -194,6 +179,6 @@ fn pods_resolve_services_by_the_cluster_dns() {
     );
     assert_eq!(
         fresh.success().trim(),
-        jsonpath(&c, &["service", "fresh"], "{.spec.clusterIP}")
+        c.jsonpath(&["service", "fresh"], "{.spec.clusterIP}")
     );
 }

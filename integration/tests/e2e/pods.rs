@@ -3,25 +3,11 @@
 //! the kubelet's resolv.conf and hosts. Containers use `kubicle/host` with host tools
 //! (python3, curl, sh), and the tests read the container logs podd writes.
 
-use std::time::Duration;
-
-use integration::{Cluster, eventually, root_or_skip};
-
-fn wait() -> Duration {
-    integration::patience()
-}
-
-fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let expr = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &expr]);
-    c.kubectl(&args).stdout.trim().to_string()
-}
+use integration::{Cluster, eventually, patience as wait, root_or_skip};
 
 /// The text of one container's log, read from the file podd writes.
 fn log(c: &Cluster, pod: &str, container: &str) -> String {
-    let uid = jsonpath(c, &["pod", pod], "{.metadata.uid}");
+    let uid = c.jsonpath(&["pod", pod], "{.metadata.uid}");
     let path = c
         .data_dir
         .join("run/pods")
@@ -44,7 +30,7 @@ fn log(c: &Cluster, pod: &str, container: &str) -> String {
 
 fn wait_running(c: &Cluster, pod: &str) -> String {
     eventually(&format!("{pod} running with an IP"), wait(), || {
-        let out = jsonpath(c, &["pod", pod], "{.status.phase} {.status.podIP}");
+        let out = c.jsonpath(&["pod", pod], "{.status.phase} {.status.podIP}");
         let (phase, ip) = out.split_once(' ')?;
         (phase == "Running" && !ip.is_empty()).then(|| ip.to_string())
     })
@@ -94,11 +80,7 @@ fn containers_of_a_pod_share_localhost_and_pods_reach_each_other_by_ip() {
     for ip in [&x_ip, &y_ip] {
         assert!(ip.starts_with("10.244."), "{ip} is in the pod CIDR");
     }
-    let ready = jsonpath(
-        &c,
-        &["pod", "pod-x"],
-        "{.status.containerStatuses[*].ready}",
-    );
+    let ready = c.jsonpath(&["pod", "pod-x"], "{.status.containerStatuses[*].ready}");
     assert_eq!(ready, "true true");
 }
 
@@ -115,18 +97,17 @@ fn replaced_pods_get_new_ips_and_ips_are_unique() {
         .success();
     c.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .success();
-    let ips = jsonpath(&c, &["pods", "-l", "app=web"], "{.items[*].status.podIP}");
+    let ips = c.jsonpath(&["pods", "-l", "app=web"], "{.items[*].status.podIP}");
     let mut list: Vec<&str> = ips.split_whitespace().collect();
     assert_eq!(list.len(), 3, "{ips}");
     list.sort();
     list.dedup();
     assert_eq!(list.len(), 3, "every pod has its own IP: {ips}");
-    let victim = jsonpath(&c, &["pods", "-l", "app=web"], "{.items[0].metadata.name}");
-    let old_ip = jsonpath(&c, &["pod", &victim], "{.status.podIP}");
+    let victim = c.jsonpath(&["pods", "-l", "app=web"], "{.items[0].metadata.name}");
+    let old_ip = c.jsonpath(&["pod", &victim], "{.status.podIP}");
     c.kubectl(&["delete", "pod", &victim]).success();
     let replacement_ips = eventually("a replacement pod with a new IP", wait(), || {
-        let now = jsonpath(
-            &c,
+        let now = c.jsonpath(
             &[
                 "pods",
                 "-l",
@@ -144,7 +125,7 @@ fn replaced_pods_get_new_ips_and_ips_are_unique() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
         .success();
     let before = eventually("3 ready endpoints", wait(), || {
-        let eps = jsonpath(&c, &["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
+        let eps = c.jsonpath(&["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
         (eps.split_whitespace().count() == 3).then_some(eps)
     });
     // A rollout restart with real pods: replaced one by one, every pod gets a new IP, and
@@ -159,7 +140,7 @@ fn replaced_pods_get_new_ips_and_ips_are_unique() {
     );
     let old: Vec<&str> = before.split_whitespace().collect();
     eventually("endpoints hold only the new pods", wait(), || {
-        let eps = jsonpath(&c, &["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
+        let eps = c.jsonpath(&["endpoints", "web"], "{.subsets[0].addresses[*].ip}");
         let now: Vec<&str> = eps.split_whitespace().collect();
         (now.len() == 3 && now.iter().all(|ip| !old.contains(ip))).then_some(())
     });
@@ -174,7 +155,7 @@ fn environment_resolv_conf_and_hosts_are_the_kubelets() {
     let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: auth-service}\nspec:\n  selector: {app: auth}\n  ports: [{name: http, protocol: TCP, port: 80, targetPort: 80}]\n";
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
         .success();
-    let auth_ip = jsonpath(&c, &["svc", "auth-service"], "{.spec.clusterIP}");
+    let auth_ip = c.jsonpath(&["svc", "auth-service"], "{.spec.clusterIP}");
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: show, namespace: default}\nspec:\n  containers:\n  - name: show\n    image: kubicle/host\n    env: [{name: AUTH_ADDRESS, value: auth-service.default}, {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    securityContext: {runAsUser: 65534, runAsGroup: 65534}\n    command: [sh, -c, 'env | sort; echo uid=$(id -u) gid=$(id -g); echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname; exec sleep 3600']\n";
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
         .success();
@@ -232,22 +213,19 @@ fn crashing_containers_back_off_and_unknown_images_fail_to_pull() {
         let out = c.kubectl(&["get", "pod", "crash", "--no-headers"]);
         out.stdout.contains("CrashLoopBackOff").then_some(())
     });
-    let last = jsonpath(
-        &c,
+    let last = c.jsonpath(
         &["pod", "crash"],
         "{.status.containerStatuses[0].lastState.terminated.exitCode}",
     );
     assert_eq!(last, "3");
     eventually("ErrImagePull or ImagePullBackOff", wait(), || {
-        let reason = jsonpath(
-            &c,
+        let reason = c.jsonpath(
             &["pod", "nginx"],
             "{.status.containerStatuses[0].state.waiting.reason}",
         );
         (reason == "ErrImagePull" || reason == "ImagePullBackOff").then_some(())
     });
-    let message = jsonpath(
-        &c,
+    let message = c.jsonpath(
         &["pod", "nginx"],
         "{.status.containerStatuses[0].state.waiting.message}",
     );
@@ -389,7 +367,7 @@ fn a_restarted_cluster_keeps_its_pods_and_their_ips() {
         (now.len() == 1 && now != before).then_some(())
     });
     wait_running(&c, "kept");
-    assert_eq!(jsonpath(&c, &["pod", "kept"], "{.status.podIP}"), ip);
+    assert_eq!(c.jsonpath(&["pod", "kept"], "{.status.podIP}"), ip);
     // A new pod gets another IP: the kept pod's IP is not handed out twice.
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pod("fresh")))
         .success();
@@ -428,8 +406,7 @@ fn kubectl_logs_tail_follow_previous_and_container() {
         "line-3\n"
     );
     eventually("b restarted once", wait(), || {
-        (jsonpath(
-            &c,
+        (c.jsonpath(
             &["pod", "two"],
             "{.status.containerStatuses[1].restartCount}",
         ) != "0")
@@ -512,8 +489,7 @@ fn probes_decide_readiness_and_restart_unhealthy_containers() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(svc))
         .success();
     let ready = |pod: &str| {
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pod", pod],
             "{.status.conditions[?(@.type==\"Ready\")].status}",
         )
@@ -521,28 +497,22 @@ fn probes_decide_readiness_and_restart_unhealthy_containers() {
     eventually("the served pod turns ready", wait(), || {
         (ready("served") == "True").then_some(())
     });
-    let served_ip = jsonpath(&c, &["pod", "served"], "{.status.podIP}");
+    let served_ip = c.jsonpath(&["pod", "served"], "{.status.podIP}");
     eventually("the endpoints hold only the ready pod", wait(), || {
-        let ready_ips = jsonpath(
-            &c,
-            &["endpoints", "probed"],
-            "{.subsets[0].addresses[*].ip}",
-        );
-        let not_ready = jsonpath(
-            &c,
+        let ready_ips = c.jsonpath(&["endpoints", "probed"], "{.subsets[0].addresses[*].ip}");
+        let not_ready = c.jsonpath(
             &["endpoints", "probed"],
             "{.subsets[0].notReadyAddresses[*].ip}",
         );
         (ready_ips == served_ip && !not_ready.is_empty()).then_some(())
     });
     assert_eq!(
-        jsonpath(&c, &["pod", "never-ready"], "{.status.phase}"),
+        c.jsonpath(&["pod", "never-ready"], "{.status.phase}"),
         "Running"
     );
     assert_eq!(ready("never-ready"), "False");
     eventually("the liveness probe restarts the container", wait(), || {
-        let restarts = jsonpath(
-            &c,
+        let restarts = c.jsonpath(
             &["pod", "unhealthy"],
             "{.status.containerStatuses[0].restartCount}",
         );
@@ -595,10 +565,10 @@ fn limits_are_enforced_or_warned_about() {
         .success();
     wait_running(&c, "limited");
     assert_eq!(
-        jsonpath(&c, &["pod", "limited"], "{.status.qosClass}"),
+        c.jsonpath(&["pod", "limited"], "{.status.qosClass}"),
         "Guaranteed"
     );
-    let uid = jsonpath(&c, &["pod", "limited"], "{.metadata.uid}");
+    let uid = c.jsonpath(&["pod", "limited"], "{.metadata.uid}");
     let memory_max = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .iter()
         .map(|root| {
@@ -665,8 +635,7 @@ fn kubectl_port_forward_reaches_the_pod() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pod))
         .success();
     eventually("the pod serves (ready)", wait(), || {
-        (jsonpath(
-            &c,
+        (c.jsonpath(
             &["pod", "web"],
             "{.status.conditions[?(@.type==\"Ready\")].status}",
         ) == "True")
@@ -702,8 +671,7 @@ fn each_container_is_pid_1_of_its_own_pid_namespace() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
         .success();
     eventually("the container ran to its end", wait(), || {
-        (jsonpath(
-            &c,
+        (c.jsonpath(
             &["pod", "pid"],
             "{.status.containerStatuses[0].state.terminated.exitCode}",
         ) == "7")
@@ -723,7 +691,7 @@ fn each_container_is_pid_1_of_its_own_pid_namespace() {
         "the container sees only its own processes: {}",
         out.stdout
     );
-    assert_eq!(jsonpath(&c, &["pod", "pid"], "{.status.phase}"), "Failed");
+    assert_eq!(c.jsonpath(&["pod", "pid"], "{.status.phase}"), "Failed");
 }
 
 #[test]

@@ -6,19 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration::{Cluster, eventually, root_or_skip};
-
-fn wait() -> Duration {
-    integration::patience()
-}
-
-fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let expr = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &expr]);
-    c.kubectl(&args).stdout.trim().to_string()
-}
+use integration::{Cluster, eventually, patience as wait, root_or_skip};
 
 /// GETs of `url` from the node, each on a new connection, `count` of them or (with
 /// `for_seconds`) as many as fit in that time: the replica that answered each (the first word
@@ -121,10 +109,10 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(AUTH))
         .success();
     eventually("three auth replicas are ready", wait(), || {
-        let ready = jsonpath(&c, &["deployment", "auth"], "{.status.readyReplicas}");
+        let ready = c.jsonpath(&["deployment", "auth"], "{.status.readyReplicas}");
         (ready == "3").then_some(())
     });
-    let cluster_ip = jsonpath(&c, &["service", "auth-service"], "{.spec.clusterIP}");
+    let cluster_ip = c.jsonpath(&["service", "auth-service"], "{.spec.clusterIP}");
     let url = format!("http://{cluster_ip}/healthz");
     eventually("the ClusterIP answers", wait(), || {
         (replicas(&c, &url, 1) != ["FAIL"]).then_some(())
@@ -144,8 +132,7 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     }
 
     // Hairpin: an auth pod reaches its own Service, and through it itself.
-    let own_pod = jsonpath(
-        &c,
+    let own_pod = c.jsonpath(
         &[
             "pods",
             "-l",
@@ -156,7 +143,7 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
         "{.items[0].metadata.name}",
     );
     let own_pod = if own_pod == "auth-unready" {
-        jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[1].metadata.name}")
+        c.jsonpath(&["pods", "-l", "app=auth"], "{.items[1].metadata.name}")
     } else {
         own_pod
     };
@@ -176,17 +163,16 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     assert!(!hairpin.contains("FAIL"), "{hairpin}");
 
     // ClientIP affinity: one client, one replica.
-    let sticky_ip = jsonpath(&c, &["service", "sticky"], "{.spec.clusterIP}");
+    let sticky_ip = c.jsonpath(&["service", "sticky"], "{.spec.clusterIP}");
     let pinned = tally(&replicas(&c, &format!("http://{sticky_ip}/healthz"), 30));
     assert_eq!(pinned.len(), 1, "{pinned:?}");
 
     // LoadBalancer: on its ingress IP (the node's), on 127.0.0.1, and on its NodePort.
-    let ingress = jsonpath(
-        &c,
+    let ingress = c.jsonpath(
         &["service", "users"],
         "{.status.loadBalancer.ingress[0].ip}",
     );
-    let node_port = jsonpath(&c, &["service", "users"], "{.spec.ports[0].nodePort}");
+    let node_port = c.jsonpath(&["service", "users"], "{.spec.ports[0].nodePort}");
     for url in [
         format!("http://{ingress}:8080/healthz"),
         "http://127.0.0.1:8080/healthz".to_string(),
@@ -196,7 +182,7 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     }
 
     // No endpoints: refused at once (a reset), not a hang until the timeout (curl exit 28).
-    let nobody = jsonpath(&c, &["service", "nobody"], "{.spec.clusterIP}");
+    let nobody = c.jsonpath(&["service", "nobody"], "{.spec.clusterIP}");
     let refused = integration::run(
         c.on_node("curl")
             .args(["-s", "-m", "10", &format!("http://{nobody}/")]),
@@ -219,9 +205,9 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     assert_eq!(other_port.code, Some(7), "{}", other_port.stderr);
 
     // A pod deleted while requests flow costs no failed request on new connections.
-    let victim = jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[0].metadata.name}");
+    let victim = c.jsonpath(&["pods", "-l", "app=auth"], "{.items[0].metadata.name}");
     let victim = if victim == "auth-unready" {
-        jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[1].metadata.name}")
+        c.jsonpath(&["pods", "-l", "app=auth"], "{.items[1].metadata.name}")
     } else {
         victim
     };
@@ -272,7 +258,7 @@ spec:
 ";
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(manifests))
         .success();
-    let ip = jsonpath(&c, &["service", "echo"], "{.spec.clusterIP}");
+    let ip = c.jsonpath(&["service", "echo"], "{.spec.clusterIP}");
     let client = format!(
         "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\ns.sendto(b'ping', ('{ip}', 53))\nprint(s.recv(2048).decode())"
     );
@@ -312,9 +298,7 @@ spec:
     ])
     .success();
     let condition = eventually("the Service says it cannot listen", wait(), || {
-        let status = jsonpath(
-            &c,
-            &["service", "taken"],
+        let status = c.jsonpath(&["service", "taken"],
             "{.status.conditions[?(@.type==\"kubicle.dev/ProxyListening\")].status} {.status.conditions[?(@.type==\"kubicle.dev/ProxyListening\")].message}",
         );
         status.starts_with("False ").then_some(status)
@@ -333,8 +317,7 @@ spec:
     let _ = holder.wait();
     // Once the port is free the listener binds (retried) and the condition turns True.
     eventually("the Service listens once the port is free", wait(), || {
-        (jsonpath(
-            &c,
+        (c.jsonpath(
             &["service", "taken"],
             "{.status.conditions[?(@.type==\"kubicle.dev/ProxyListening\")].status}",
         ) == "True")

@@ -4,19 +4,7 @@
 
 use std::time::Duration;
 
-use integration::{Cluster, eventually, root_or_skip};
-
-fn wait() -> Duration {
-    integration::patience()
-}
-
-fn jsonpath(c: &Cluster, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let expr = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &expr]);
-    c.kubectl(&args).stdout.trim().to_string()
-}
+use integration::{Cluster, eventually, patience as wait, root_or_skip};
 
 /// A JSON request from the node: (HTTP status, body).
 fn call(
@@ -64,7 +52,7 @@ fn the_seed_end_to_end() {
     c.kubectl(&["apply", "-f", &examples.display().to_string()])
         .success();
     eventually("the examples are ready", wait(), || {
-        let ready = |d: &str| jsonpath(&c, &["deployment", d], "{.status.readyReplicas}");
+        let ready = |d: &str| c.jsonpath(&["deployment", d], "{.status.readyReplicas}");
         (ready("auth") == "2" && ready("users") == "1" && ready("tasks") == "1").then_some(())
     });
 
@@ -163,7 +151,7 @@ fn the_seed_end_to_end() {
     assert_eq!(row("kubernetes")[2], "10.96.0.1");
 
     // The seed's lesson: a hard-coded Pod IP is accepted with a warning naming the DNS name.
-    let pod_ip = jsonpath(&c, &["pods", "-l", "app=auth"], "{.items[0].status.podIP}");
+    let pod_ip = c.jsonpath(&["pods", "-l", "app=auth"], "{.items[0].status.podIP}");
     let hard_coded = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: hard-coded}}\nspec:\n  selector: {{matchLabels: {{app: hc}}}}\n  template:\n    metadata: {{labels: {{app: hc}}}}\n    spec:\n      containers:\n      - {{name: c, image: kubicle/demo, args: [client], env: [{{name: AUTH_ADDRESS, value: '{pod_ip}'}}]}}\n"
     );
