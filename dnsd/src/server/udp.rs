@@ -36,6 +36,9 @@ use tracing::{Instrument, debug, error, trace, warn};
 use crate::error::Error;
 use crate::handler::{self, Handler, NeedsNetwork};
 
+#[cfg(test)]
+mod tests;
+
 /// Bytes read per datagram (hickory's `MAX_RECEIVE_BUFFER_SIZE`): a longer one is cut.
 pub(super) const RECEIVE_BUFFER: usize = 4096;
 
