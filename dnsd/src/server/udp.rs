@@ -1,5 +1,6 @@
-//! The UDP side of [`Server`](super::Server): one loop per socket that receives a query,
-//! answers it in place and sends the reply, with one receive buffer and one encode buffer.
+//! The UDP side of [`Server`](super::Server): one loop per socket that reads every queued
+//! query in one system call, answers them in place, and sends the replies in one more
+//! (`udp/batch.rs`), reusing its buffers from batch to batch.
 //!
 //! hickory's UDP server spawns a task per packet and hands the reply back through a channel;
 //! here a query is answered inline whenever [`Handler::respond_now`] can (cluster names,
@@ -14,6 +15,10 @@
 //! - datagrams are read into [`RECEIVE_BUFFER`] bytes, as hickory's `UdpStream` reads them;
 //! - a reply is cut at the client's EDNS payload size (512 without EDNS), with TC set, and one
 //!   that fails to encode becomes a bare SERVFAIL.
+
+mod batch;
+#[cfg(test)]
+mod tests;
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
@@ -35,9 +40,7 @@ use tracing::{Instrument, debug, error, trace, warn};
 
 use crate::error::Error;
 use crate::handler::{self, Handler, NeedsNetwork};
-
-#[cfg(test)]
-mod tests;
+use batch::Batch;
 
 /// Bytes read per datagram (hickory's `MAX_RECEIVE_BUFFER_SIZE`): a longer one is cut.
 pub(super) const RECEIVE_BUFFER: usize = 4096;
@@ -53,7 +56,8 @@ pub(super) enum Handled {
     Later(Box<Request>),
 }
 
-/// Serves `socket` (bound to `local`) until `shutdown` fires; an error only when the socket itself fails.
+/// Serves `socket` (bound to `local`) until `shutdown` fires. An error only when the socket
+/// itself fails.
 pub(super) async fn serve(
     socket: UdpSocket,
     local: SocketAddr,
@@ -62,17 +66,18 @@ pub(super) async fn serve(
 ) -> Result<(), Error> {
     let socket = Arc::new(socket);
     let mut later = JoinSet::new();
-    let mut packet = vec![0u8; RECEIVE_BUFFER];
-    let mut reply = Vec::with_capacity(512);
+    let mut batch = Batch::new();
     let mut cancelled = pin!(shutdown.cancelled());
     loop {
-        let received = tokio::select! {
+        let ready = tokio::select! {
             biased;
             () = &mut cancelled => return Ok(()),
-            received = socket.recv_from(&mut packet) => received,
+            ready = socket.readable() => ready,
         };
-        let (len, src) = match received {
-            Ok(received) => received,
+        let received = ready.and_then(|()| batch.receive(&socket));
+        let n_received = match received {
+            Ok(n_received) => n_received,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(source) if unrecoverable(&source) => {
                 return Err(Error::ServeUdp {
                     addr: local,
@@ -84,24 +89,31 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        match handle(&handler, &packet[..len], src, &mut reply) {
-            Handled::Dropped => {}
-            Handled::Reply => send(&socket, &reply, src).await,
-            Handled::Later(request) => {
-                let socket = socket.clone();
-                let handler = handler.clone();
-                later.spawn(
-                    async move {
-                        let response = handler.respond(&request).await;
-                        let mut reply = Vec::with_capacity(512);
-                        if encode(&request, &response, &mut reply) {
-                            send(&socket, &reply, request.src()).await;
+        for index in 0..n_received {
+            let (packet, src, reply) = batch.datagram(index);
+            let Some(src) = src else {
+                continue;
+            };
+            match handle(&handler, packet, src, reply) {
+                Handled::Dropped => {}
+                Handled::Reply => batch.queue_reply(src),
+                Handled::Later(request) => {
+                    let socket = socket.clone();
+                    let handler = handler.clone();
+                    later.spawn(
+                        async move {
+                            let response = handler.respond(&request).await;
+                            let mut reply = Vec::with_capacity(512);
+                            if encode(&request, &response, &mut reply) {
+                                send(&socket, &reply, request.src()).await;
+                            }
                         }
-                    }
-                    .in_current_span(),
-                );
+                        .in_current_span(),
+                    );
+                }
             }
         }
+        batch.send(&socket).await;
         while later.try_join_next().is_some() {}
     }
 }
