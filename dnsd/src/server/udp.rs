@@ -74,16 +74,16 @@ pub(super) async fn serve(
             () = &mut cancelled => return Ok(()),
             ready = socket.readable() => ready,
         };
-        let received = ready.and_then(|()| batch.receive(&socket));
-        let n_received = match received {
+        // Only a runtime that is going away fails to wait for readiness.
+        let fail = |source| Error::ServeUdp {
+            addr: local,
+            source,
+        };
+        ready.map_err(fail)?;
+        let n_received = match batch.receive(&socket) {
             Ok(n_received) => n_received,
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(source) if unrecoverable(&source) => {
-                return Err(Error::ServeUdp {
-                    addr: local,
-                    source,
-                });
-            }
+            Err(source) if unrecoverable(&source) => return Err(fail(source)),
             Err(error) => {
                 warn!(addr = %local, %error, "receiving on the dns udp socket failed");
                 continue;
@@ -98,23 +98,22 @@ pub(super) async fn serve(
                 Handled::Dropped => {}
                 Handled::Reply => batch.queue_reply(src),
                 Handled::Later(request) => {
-                    let socket = socket.clone();
-                    let handler = handler.clone();
-                    later.spawn(
-                        async move {
-                            let response = handler.respond(&request).await;
-                            let mut reply = Vec::with_capacity(512);
-                            if encode(&request, &response, &mut reply) {
-                                send(&socket, &reply, request.src()).await;
-                            }
-                        }
-                        .in_current_span(),
-                    );
+                    let answer = answer_later(socket.clone(), handler.clone(), request);
+                    later.spawn(answer.in_current_span());
                 }
             }
         }
         batch.send(&socket).await;
         while later.try_join_next().is_some() {}
+    }
+}
+
+/// Makes the reply that needs the network and sends it.
+async fn answer_later(socket: Arc<UdpSocket>, handler: Handler, request: Box<Request>) {
+    let response = handler.respond(&request).await;
+    let mut reply = Vec::with_capacity(512);
+    if encode(&request, &response, &mut reply) {
+        send(&socket, &reply, request.src()).await;
     }
 }
 

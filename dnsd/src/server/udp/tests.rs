@@ -317,3 +317,60 @@ async fn truncates_at_the_clients_payload_size() {
     }
     shutdown.cancel();
 }
+
+/// Queued queries are read and answered many at a time: a burst mixing inline answers,
+/// forwarded names (a task each) and datagrams that get nothing must give every reply to the
+/// right query, once.
+#[tokio::test]
+async fn a_burst_is_answered_in_batches() {
+    let handler = Handler::new(
+        index(),
+        Forwarder::new(vec![upstream().await], Duration::from_secs(1)),
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(socket, addr, handler, shutdown.clone()));
+
+    // A blocking client: the whole burst is queued before the loop reads any of it (150
+    // datagrams: what the default receive buffer holds, with room to spare).
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut expected = std::collections::BTreeMap::new();
+    for id in 0..150u16 {
+        let (name, answer) = match id % 5 {
+            0 => ("svc1.testns.svc.cluster.local.", Some("10.0.0.1")),
+            1 => ("svc1.otherns.svc.cluster.local.", Some("10.0.0.9")),
+            2 => ("forwarded.example.", Some("192.0.2.1")),
+            3 => ("nope.testns.svc.cluster.local.", None),
+            _ => ("", None),
+        };
+        let bytes = if name.is_empty() {
+            vec![0u8; 5] // too short for a header: no reply
+        } else {
+            let mut message = message(name, RecordType::A, None);
+            message.metadata.id = id;
+            expected.insert(id, answer.map(str::to_string));
+            message.to_vec().unwrap()
+        };
+        client.send_to(&bytes, addr).unwrap();
+    }
+
+    let client = UdpSocket::from_std({
+        client.set_nonblocking(true).unwrap();
+        client
+    })
+    .unwrap();
+    let mut got = std::collections::BTreeMap::new();
+    let mut buf = vec![0u8; 4096];
+    while let Ok(received) = tokio::time::timeout(SILENCE, client.recv_from(&mut buf)).await {
+        let (n, _) = received.unwrap();
+        let reply = Message::from_vec(&buf[..n]).unwrap();
+        let answer = reply.answers.first().map(|record| record.data.to_string());
+        assert!(
+            got.insert(reply.metadata.id, answer).is_none(),
+            "two replies"
+        );
+    }
+    assert_eq!(got, expected);
+    shutdown.cancel();
+}
