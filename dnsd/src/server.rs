@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_server::net::NetError;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -101,39 +102,42 @@ impl Server {
             udp.spawn(serve.in_current_span());
         }
         let first = tokio::select! {
-            result = tcp.block_until_done() => Some(Err(result)),
-            Some(joined) = udp.join_next() => Some(Ok(joined)),
-            () = shutdown.cancelled() => None,
+            result = tcp.block_until_done() => Ended::Tcp(result),
+            Some(joined) = udp.join_next() => Ended::Udp(joined),
+            () = shutdown.cancelled() => Ended::Shutdown,
         };
         // Whatever ended first, the rest stops too (a dead listener ends the whole server).
         stop_udp.cancel();
+        let serve_error = |e: NetError| Error::Serve { source: e.into() };
         let mut result = Ok(());
-        match first {
-            Some(Err(tcp_result)) => {
-                keep_first(
-                    &mut result,
-                    tcp_result.map_err(|e| Error::Serve { source: e.into() }),
-                );
+        if let Ended::Tcp(tcp_result) = first {
+            keep_first(&mut result, tcp_result.map_err(serve_error));
+        } else {
+            if let Ended::Udp(joined) = first {
+                keep_first(&mut result, udp_result(joined));
+            } else {
+                info!("dns shutting down");
             }
-            first => {
-                if shutdown.is_cancelled() {
-                    info!("dns shutting down");
-                }
-                if let Some(Ok(joined)) = first {
-                    keep_first(&mut result, udp_result(joined));
-                }
-                let tcp_result = tcp.shutdown_gracefully().await;
-                keep_first(
-                    &mut result,
-                    tcp_result.map_err(|e| Error::Serve { source: e.into() }),
-                );
-            }
+            keep_first(
+                &mut result,
+                tcp.shutdown_gracefully().await.map_err(serve_error),
+            );
         }
         while let Some(joined) = udp.join_next().await {
             keep_first(&mut result, udp_result(joined));
         }
         result
     }
+}
+
+/// What ended first while serving.
+enum Ended {
+    /// Every TCP listener (hickory ends them together, after the last).
+    Tcp(Result<(), NetError>),
+    /// A UDP loop.
+    Udp(Result<Result<(), Error>, JoinError>),
+    /// The shutdown token fired.
+    Shutdown,
 }
 
 /// How a UDP loop ended, a panic included.
