@@ -28,7 +28,7 @@ pub(super) struct Batch {
     packets: Vec<u8>,
     /// Per datagram of the last receive: its length and source (`None`: not an IP address).
     received: Vec<(usize, Option<SocketAddr>)>,
-    /// One encode buffer per slot; the first `n_replies` hold replies to send.
+    /// One encode buffer per slot; the first `destinations.len()` hold replies to send.
     replies: Vec<Vec<u8>>,
     /// Where each reply goes.
     destinations: Vec<Option<SockaddrStorage>>,
@@ -60,6 +60,9 @@ impl Batch {
     /// reply to it (which [`Batch::queue_reply`] then sends).
     pub(super) fn datagram(&mut self, index: usize) -> (&[u8], Option<SocketAddr>, &mut Vec<u8>) {
         let (len, src) = self.received[index];
+        // The kernel copies at most a slot (a longer datagram is cut and flagged MSG_TRUNC).
+        debug_assert!(len <= RECEIVE_BUFFER);
+        let len = len.min(RECEIVE_BUFFER);
         let start = index * RECEIVE_BUFFER;
         let slot = self.destinations.len();
         (
