@@ -49,6 +49,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A UDP socket failed while serving.
+    #[error("serve dns over udp on {addr}")]
+    ServeUdp {
+        /// The socket's address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A listener stopped with an error while serving.
     #[error("serve dns")]
     Serve {

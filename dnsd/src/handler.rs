@@ -7,32 +7,112 @@
 //! other name go upstream. When the client is a known pod and the index says NXDOMAIN for
 //! `<x>.<pod ns>.svc.<zone>`, the search path is walked here (autopath).
 //!
+//! [`Handler::respond`] is the one place a reply is made. TCP reaches it through hickory's
+//! `RequestHandler`; UDP through `server/udp.rs`, which first asks [`Handler::respond_now`]
+//! (the same rules, never waiting: cluster names and cached upstream answers) and only spawns
+//! a task for what needs the network.
+//!
 //! Hickory types stay in this module (with its `forward` and `cache` children) and in
 //! `server.rs`; the rest of the crate sees none.
 
 mod cache;
 mod forward;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
 use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tracing::{debug, trace, warn};
 
 use crate::index::Index;
 use crate::records::{self, Data, Outcome, Owner, QType};
+use forward::Answer;
 pub(crate) use forward::{ForwardError, Forwarder};
 
-/// Answers DNS requests from the index, forwarding what is not the cluster's.
-#[derive(Debug)]
+/// Answers DNS requests from the index, forwarding what is not the cluster's. Cloning is cheap
+/// (two `Arc`s): TCP's hickory server and every UDP loop hold one.
+#[derive(Debug, Clone)]
 pub(crate) struct Handler {
     index: Arc<Index>,
-    forwarder: Forwarder,
+    forwarder: Arc<Forwarder>,
+}
+
+/// The reply to one request and the OPT record that goes with it, before encoding.
+#[derive(Debug)]
+pub(crate) struct Response {
+    edns: Option<Edns>,
+    reply: Reply,
+}
+
+impl Response {
+    /// The most bytes the reply may take over UDP: the client's EDNS payload size (at least
+    /// 512), or 512 without EDNS (RFC 1035 §4.2.1).
+    pub(crate) fn udp_max_size(&self) -> u16 {
+        self.edns.as_ref().map_or(512, Edns::max_payload)
+    }
+}
+
+/// The answer needs an upstream question the cache cannot answer: ask again with the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NeedsNetwork;
+
+/// Where upstream answers come from while a reply is made.
+trait Upstream: Sync {
+    /// Why no answer could be had without waiting.
+    type Error;
+
+    async fn lookup(
+        &self,
+        forwarder: &Forwarder,
+        name: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+    ) -> Result<Result<Answer, ForwardError>, Self::Error>;
+}
+
+/// Ask the upstreams (through the cache).
+struct Network;
+
+impl Upstream for Network {
+    type Error = Infallible;
+
+    async fn lookup(
+        &self,
+        forwarder: &Forwarder,
+        name: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+    ) -> Result<Result<Answer, ForwardError>, Infallible> {
+        Ok(forwarder.lookup(name, qtype, qclass).await)
+    }
+}
+
+/// The cache alone: never waits, gives [`NeedsNetwork`] on a miss.
+struct CacheOnly;
+
+impl Upstream for CacheOnly {
+    type Error = NeedsNetwork;
+
+    async fn lookup(
+        &self,
+        forwarder: &Forwarder,
+        name: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+    ) -> Result<Result<Answer, ForwardError>, NeedsNetwork> {
+        forwarder
+            .lookup_cached(name, qtype, qclass)
+            .ok_or(NeedsNetwork)
+    }
 }
 
 /// A reply before it is encoded.
@@ -63,42 +143,113 @@ impl Reply {
 
 impl Handler {
     pub(crate) fn new(index: Arc<Index>, forwarder: Forwarder) -> Handler {
-        Handler { index, forwarder }
+        Handler {
+            index,
+            forwarder: Arc::new(forwarder),
+        }
+    }
+
+    /// The response to `request`, asking the upstreams where the answer says so.
+    pub(crate) async fn respond(&self, request: &Request) -> Response {
+        match self.respond_with(request, &Network).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The response to `request` if it can be made without waiting (everything but an
+    /// upstream question the cache cannot answer): the same rules as [`Handler::respond`].
+    pub(crate) fn respond_now(&self, request: &Request) -> Result<Response, NeedsNetwork> {
+        let future = pin!(self.respond_with(request, &CacheOnly));
+        // With `CacheOnly` nothing awaits anything that can be pending, so the first poll
+        // finishes; were it ever pending, the network path gives the same answer.
+        match future.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(NeedsNetwork),
+        }
+    }
+
+    /// The message checks (EDNS version, opcode, one question), then the answer.
+    async fn respond_with<U: Upstream>(
+        &self,
+        request: &Request,
+        upstream: &U,
+    ) -> Result<Response, U::Error> {
+        // RFC 6891 §7: answer with an OPT record when the query had one.
+        let edns = request.edns.as_ref().map(|query_edns| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(query_edns.max_payload().max(512));
+            edns.set_version(0);
+            edns
+        });
+        let refuse = |rcode| Reply::empty(rcode, false);
+        let reply = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            refuse(ResponseCode::BADVERS)
+        } else if request.metadata.op_code != OpCode::Query {
+            refuse(ResponseCode::NotImp)
+        } else if let Ok(info) = request.request_info() {
+            let query = info.query.original();
+            let reply = self
+                .answer(
+                    query.name(),
+                    query.query_type(),
+                    query.query_class(),
+                    request.src().ip(),
+                    upstream,
+                )
+                .await?;
+            trace!(name = %query.name(), qtype = %query.query_type(), rcode = %reply.rcode, "dns answer");
+            reply
+        } else {
+            refuse(ResponseCode::FormErr)
+        };
+        Ok(Response { edns, reply })
     }
 
     /// The reply to one question from `client`.
-    async fn answer(
+    async fn answer<U: Upstream>(
         &self,
         name: &Name,
         qtype: RecordType,
         qclass: DNSClass,
         client: IpAddr,
-    ) -> Reply {
+        upstream: &U,
+    ) -> Result<Reply, U::Error> {
         let text = name.to_ascii();
         let outcome = self.index.lookup(&text, qtype_of(qtype));
         if matches!(outcome, Outcome::NxDomain { .. }) {
-            if let Some(reply) = self.autopath(name, &text, qtype, qclass, client).await {
-                return reply;
+            if let Some(reply) = self
+                .autopath(name, &text, qtype, qclass, client, upstream)
+                .await?
+            {
+                return Ok(reply);
             }
         }
-        self.finish(name, qtype, qclass, outcome).await
+        self.finish(name, qtype, qclass, outcome, upstream).await
     }
 
     /// The reply for `name` on its own (no autopath).
-    async fn resolve(&self, name: &Name, qtype: RecordType, qclass: DNSClass) -> Reply {
+    async fn resolve<U: Upstream>(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+        upstream: &U,
+    ) -> Result<Reply, U::Error> {
         let outcome = self.index.lookup(&name.to_ascii(), qtype_of(qtype));
-        self.finish(name, qtype, qclass, outcome).await
+        self.finish(name, qtype, qclass, outcome, upstream).await
     }
 
     /// Turns an outcome into a reply, asking upstream where it says so.
-    async fn finish(
+    async fn finish<U: Upstream>(
         &self,
         name: &Name,
         qtype: RecordType,
         qclass: DNSClass,
         outcome: Outcome,
-    ) -> Reply {
-        match outcome {
+        upstream: &U,
+    ) -> Result<Reply, U::Error> {
+        let reply = match outcome {
             Outcome::Answer {
                 answers,
                 additionals,
@@ -113,9 +264,12 @@ impl Handler {
             Outcome::Refused => Reply::empty(ResponseCode::Refused, false),
             Outcome::External { chain, target, soa } => {
                 let Ok(target) = Name::from_ascii(&target) else {
-                    return negative(name, ResponseCode::NoError, soa);
+                    return Ok(negative(name, ResponseCode::NoError, soa));
                 };
-                match self.forwarder.lookup(&target, qtype, qclass).await {
+                match upstream
+                    .lookup(&self.forwarder, &target, qtype, qclass)
+                    .await?
+                {
                     Ok(upstream) => {
                         let mut answers = convert(name, chain);
                         answers.extend(upstream.answers);
@@ -129,7 +283,10 @@ impl Handler {
                     Err(_) => negative(name, ResponseCode::NoError, soa),
                 }
             }
-            Outcome::Forward => match self.forwarder.lookup(name, qtype, qclass).await {
+            Outcome::Forward => match upstream
+                .lookup(&self.forwarder, name, qtype, qclass)
+                .await?
+            {
                 Ok(upstream) => Reply {
                     rcode: upstream.rcode,
                     authoritative: false,
@@ -144,28 +301,32 @@ impl Handler {
                 }
                 Err(ForwardError::Failed) => Reply::empty(ResponseCode::ServFail, false),
             },
-        }
+        };
+        Ok(reply)
     }
 
     /// CoreDNS `autopath @kubernetes`: for a pod in `<ns>` asking `<x>.<ns>.svc.<zone>`, which
     /// does not exist, try `<x>.svc.<zone>`, `<x>.<zone>` (from the index) and `<x>.` (one
     /// upstream question), and answer with a CNAME from the asked name to the first that is
     /// not NXDOMAIN or a failure. `None` when autopath does not apply or nothing resolved.
-    async fn autopath(
+    async fn autopath<U: Upstream>(
         &self,
         name: &Name,
         text: &str,
         qtype: RecordType,
         qclass: DNSClass,
         client: IpAddr,
-    ) -> Option<Reply> {
-        let namespace = self.index.autopath_namespace(client)?;
+        upstream: &U,
+    ) -> Result<Option<Reply>, U::Error> {
+        let Some(namespace) = self.index.autopath_namespace(client) else {
+            return Ok(None);
+        };
         let suffix = format!(".{namespace}.svc.{}", self.index.zone);
         let lower = text.to_ascii_lowercase();
         // Only names strictly below the first search domain (CoreDNS answers SERVFAIL for
         // the search domain itself, through TrimZone's error).
         if lower.len() <= suffix.len() || !lower.ends_with(&suffix) {
-            return None;
+            return Ok(None);
         }
         let base = &text[..text.len() - suffix.len()];
         let zone = &self.index.zone;
@@ -176,9 +337,9 @@ impl Handler {
         ];
         for candidate in candidates {
             let Ok(candidate) = Name::from_ascii(&candidate) else {
-                return None;
+                return Ok(None);
             };
-            let reply = self.resolve(&candidate, qtype, qclass).await;
+            let reply = self.resolve(&candidate, qtype, qclass, upstream).await?;
             // autopath.go goes on after NXDOMAIN and after what `plugin.ClientWrite` says was
             // not written (SERVFAIL, REFUSED, FORMERR, NOTIMP); when nothing else answers,
             // the asked name's own reply (NXDOMAIN) goes out, not an upstream failure.
@@ -190,43 +351,41 @@ impl Handler {
                 | ResponseCode::NotImp => continue,
                 _ => {
                     trace!(%name, found = %candidate, "autopath");
-                    return Some(cnamer(reply, name));
+                    return Ok(Some(cnamer(reply, name)));
                 }
             }
         }
-        None
+        Ok(None)
     }
+}
 
-    async fn send<R: ResponseHandler>(
-        request: &Request,
-        edns: Option<&Edns>,
-        reply: Reply,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = reply.rcode;
-        metadata.authoritative = reply.authoritative;
-        metadata.truncation = reply.truncated;
-        metadata.recursion_available = reply.recursion_available;
-        let response = MessageResponseBuilder::new(&request.queries, edns).build(
-            metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
-            std::iter::empty(),
-            reply.additionals.iter(),
-        );
-        match response_handle.send_response(response).await {
-            Ok(info) => info,
-            Err(error) => {
-                debug!(%error, "sending dns response failed");
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
-            }
-        }
-    }
+/// The response as hickory encodes it: the question as asked, the reply's sections, and the
+/// OPT record when the query had one. Shared by TCP (hickory sends it) and UDP (`server/udp.rs`
+/// encodes it).
+pub(crate) fn message<'q>(
+    request: &'q Request,
+    response: &'q Response,
+) -> MessageResponse<
+    'q,
+    'q,
+    std::slice::Iter<'q, Record>,
+    std::slice::Iter<'q, Record>,
+    std::iter::Empty<&'q Record>,
+    std::slice::Iter<'q, Record>,
+> {
+    let reply = &response.reply;
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = reply.rcode;
+    metadata.authoritative = reply.authoritative;
+    metadata.truncation = reply.truncated;
+    metadata.recursion_available = reply.recursion_available;
+    MessageResponseBuilder::new(&request.queries, response.edns.as_ref()).build(
+        metadata,
+        reply.answers.iter(),
+        reply.authorities.iter(),
+        std::iter::empty(),
+        reply.additionals.iter(),
+    )
 }
 
 #[async_trait::async_trait]
@@ -234,54 +393,24 @@ impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        response_handle: R,
+        mut response_handle: R,
     ) -> ResponseInfo {
-        // RFC 6891 §7: answer with an OPT record when the query had one.
-        let edns = request.edns.as_ref().map(|query_edns| {
-            let mut edns = Edns::new();
-            edns.set_max_payload(query_edns.max_payload().max(512));
-            edns.set_version(0);
-            edns
-        });
-        let refuse = |rcode| Reply::empty(rcode, false);
-        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            return Self::send(
-                request,
-                edns.as_ref(),
-                refuse(ResponseCode::BADVERS),
-                response_handle,
-            )
-            .await;
+        let response = self.respond(request).await;
+        match response_handle
+            .send_response(message(request, &response))
+            .await
+        {
+            Ok(info) => info,
+            Err(error) => {
+                debug!(%error, "sending dns response failed");
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
         }
-        if request.metadata.op_code != OpCode::Query {
-            return Self::send(
-                request,
-                edns.as_ref(),
-                refuse(ResponseCode::NotImp),
-                response_handle,
-            )
-            .await;
-        }
-        let Ok(info) = request.request_info() else {
-            return Self::send(
-                request,
-                edns.as_ref(),
-                refuse(ResponseCode::FormErr),
-                response_handle,
-            )
-            .await;
-        };
-        let query = info.query.original();
-        let reply = self
-            .answer(
-                query.name(),
-                query.query_type(),
-                query.query_class(),
-                request.src().ip(),
-            )
-            .await;
-        trace!(name = %query.name(), qtype = %query.query_type(), rcode = %reply.rcode, "dns answer");
-        Self::send(request, edns.as_ref(), reply, response_handle).await
     }
 }
 

@@ -16,10 +16,12 @@
 //!   (`records/kubernetes.rs`), the record builders (`records/backend.rs`), PTR and the
 //!   reverse fallthrough (`records/reverse.rs`); the rule table is `records/tests.rs`.
 //! - `upstream`: which resolvers to forward to, from resolv.conf.
-//! - `handler`: the hickory `RequestHandler`: message checks, conversion to hickory
-//!   records, autopath; `handler/forward.rs` asks the upstreams and `handler/cache.rs` keeps
-//!   their answers.
-//! - `server`: [`Server`]: binds UDP and TCP, runs until the shutdown token fires.
+//! - `handler`: the one function that makes a reply (message checks, conversion to hickory
+//!   records, autopath), and the hickory `RequestHandler` around it; `handler/forward.rs`
+//!   asks the upstreams and `handler/cache.rs` keeps their answers.
+//! - `server`: [`Server`]: binds UDP and TCP, runs until the shutdown token fires: TCP on
+//!   hickory's server, UDP on dnsd's own loop (`server/udp.rs`), which answers inline what
+//!   needs no network.
 //! - `feed`: [`feed`], which keeps the index equal to the cluster through `apiserver`
 //!   informers.
 //! - `error`: [`Error`] and [`ObjectError`].

@@ -1,17 +1,22 @@
-//! [`Server`]: the UDP sockets and TCP listeners, bound before anything is served, and the
-//! hickory `Server` that runs the [`Handler`] on them until shutdown.
+//! [`Server`]: the UDP sockets and TCP listeners, bound before anything is served, then
+//! served with the [`Handler`] until shutdown: TCP by hickory's `Server`, UDP by dnsd's own
+//! loops (`server/udp.rs`), which answer cluster names without a task per packet.
 //!
 //! Each listen address gets a UDP socket and a TCP listener on the same port; with port 0 the
 //! UDP socket picks the port and TCP binds the same one (retrying a few times should another
 //! process hold it), so clients can fall back to TCP on a truncated answer.
 
+mod udp;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_server::net::NetError;
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -88,23 +93,62 @@ impl Server {
         } else {
             info!(upstreams = ?self.upstreams, "forwarding other names");
         }
-        let mut server = hickory_server::Server::new(self.handler);
-        for (udp, tcp) in self.sockets {
-            server.register_socket(udp);
-            server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        let mut tcp = hickory_server::Server::new(self.handler.clone());
+        let mut udp = JoinSet::new();
+        let stop_udp = shutdown.child_token();
+        for ((socket, listener), addr) in self.sockets.into_iter().zip(&self.local_addrs) {
+            tcp.register_listener(listener, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+            let serve = udp::serve(socket, *addr, self.handler.clone(), stop_udp.clone());
+            udp.spawn(serve.in_current_span());
         }
-        let stopped = tokio::select! {
-            result = server.block_until_done() => Some(result),
-            () = shutdown.cancelled() => None,
+        let first = tokio::select! {
+            result = tcp.block_until_done() => Ended::Tcp(result),
+            Some(joined) = udp.join_next() => Ended::Udp(joined),
+            () = shutdown.cancelled() => Ended::Shutdown,
         };
-        let result = match stopped {
-            Some(result) => result,
-            None => {
+        // Whatever ended first, the rest stops too (a dead listener ends the whole server).
+        stop_udp.cancel();
+        let serve_error = |e: NetError| Error::Serve { source: e.into() };
+        let mut result = Ok(());
+        if let Ended::Tcp(tcp_result) = first {
+            keep_first(&mut result, tcp_result.map_err(serve_error));
+        } else {
+            if let Ended::Udp(joined) = first {
+                keep_first(&mut result, udp_result(joined));
+            } else {
                 info!("dns shutting down");
-                server.shutdown_gracefully().await
             }
-        };
-        result.map_err(|e| Error::Serve { source: e.into() })
+            keep_first(
+                &mut result,
+                tcp.shutdown_gracefully().await.map_err(serve_error),
+            );
+        }
+        while let Some(joined) = udp.join_next().await {
+            keep_first(&mut result, udp_result(joined));
+        }
+        result
+    }
+}
+
+/// What ended first while serving.
+enum Ended {
+    /// Every TCP listener (hickory ends them together, after the last).
+    Tcp(Result<(), NetError>),
+    /// A UDP loop.
+    Udp(Result<Result<(), Error>, JoinError>),
+    /// The shutdown token fired.
+    Shutdown,
+}
+
+/// How a UDP loop ended, a panic included.
+fn udp_result(joined: Result<Result<(), Error>, JoinError>) -> Result<(), Error> {
+    joined.unwrap_or_else(|e| Err(Error::Serve { source: e.into() }))
+}
+
+/// Keeps the first error of several.
+fn keep_first(result: &mut Result<(), Error>, next: Result<(), Error>) {
+    if result.is_ok() {
+        *result = next;
     }
 }
 

@@ -109,18 +109,10 @@ impl Forwarder {
         qtype: RecordType,
         qclass: DNSClass,
     ) -> Result<Answer, ForwardError> {
-        if self.upstreams.is_empty() {
-            return Err(ForwardError::NoUpstream);
+        if let Some(known) = self.lookup_cached(name, qtype, qclass) {
+            return known;
         }
-        let key: Key = (
-            name.to_ascii().to_ascii_lowercase(),
-            u16::from(qtype),
-            u16::from(qclass),
-        );
-        if let Some(hit) = self.cache().get(&key, Instant::now()) {
-            trace!(name = %key.0, %qtype, "upstream cache hit");
-            return Ok(hit);
-        }
+        let key = key(name, qtype, qclass);
         let Ok(_permit) = self.in_flight.try_acquire() else {
             debug!(name = %key.0, "too many upstream questions in flight");
             return Err(ForwardError::Overloaded);
@@ -144,6 +136,23 @@ impl Forwarder {
             }
         }
         Err(ForwardError::Failed)
+    }
+
+    /// What [`Forwarder::lookup`] gives without asking anyone: REFUSED's cause with no
+    /// upstream, or the cached answer. `None`: only the network can tell.
+    pub(crate) fn lookup_cached(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+    ) -> Option<Result<Answer, ForwardError>> {
+        if self.upstreams.is_empty() {
+            return Some(Err(ForwardError::NoUpstream));
+        }
+        let key = key(name, qtype, qclass);
+        let hit = self.cache().get(&key, Instant::now())?;
+        trace!(name = %key.0, %qtype, "upstream cache hit");
+        Some(Ok(hit))
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -211,6 +220,15 @@ impl Forwarder {
             _ => Ok(reply),
         }
     }
+}
+
+/// The cache key of a question.
+fn key(name: &Name, qtype: RecordType, qclass: DNSClass) -> Key {
+    (
+        name.to_ascii().to_ascii_lowercase(),
+        u16::from(qtype),
+        u16::from(qclass),
+    )
 }
 
 /// Whether `reply` is the response to our question.
