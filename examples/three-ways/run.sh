@@ -16,20 +16,23 @@ for way in podip clusterip dns; do
   kubectl rollout status "deployment/client-$way" --timeout=60s >/dev/null
 done
 
-# One line of the table: does each client reach auth now? (a few tries before "FAIL")
+# One line of the table: does each client reach auth now? (five tries, a second apart,
+# before "FAIL")
 check() {
   local line
   line=$(printf '%-24s' "$1")
   for way in podip clusterip dns; do
     result=FAIL
-    for _ in 1 2 3; do
-      if kubectl exec "deployment/client-$way" -- curl -s -m 5 localhost:9000/check 2>/dev/null \
-        | grep -q '"ok":true'; then
+    for _ in 1 2 3 4 5; do
+      answer=$(kubectl exec "deployment/client-$way" -- curl -s -m 5 localhost:9000/check 2>&1 || true)
+      if [[ $answer == *'"ok":true'* ]]; then
         result=ok
         break
       fi
       sleep 1
     done
+    # Why it failed, on stderr: the client's own words.
+    [ "$result" = ok ] || echo "  client-$way: $answer" >&2
     line+=$(printf '%-11s' "$result")
   done
   echo "$line"

@@ -198,19 +198,22 @@ fn the_seed_end_to_end() {
     assert_eq!(
         outcome("at the start"),
         ["ok", "ok", "ok"],
-        "{}",
-        out.stdout
+        "{}\n{}",
+        out.stdout,
+        out.stderr
     );
     assert_eq!(
         outcome("after rollout restart"),
         ["FAIL", "ok", "ok"],
-        "{}",
-        out.stdout
+        "{}\n{}",
+        out.stdout,
+        out.stderr
     );
     assert_eq!(
         outcome("after Service recreate"),
         ["FAIL", "FAIL", "ok"],
-        "{}",
-        out.stdout
+        "{}\n{}",
+        out.stdout,
+        out.stderr
     );
 }
