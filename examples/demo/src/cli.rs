@@ -47,6 +47,9 @@ pub(crate) fn parse_args(args: &[String]) -> Result<App, Error> {
     }
 }
 
+/// How long an app keeps serving after SIGTERM before it closes its listener.
+const TERM_DRAIN: Duration = Duration::from_millis(500);
+
 /// Runs the app `args` names until SIGTERM or SIGINT, with its configuration from the process
 /// environment. Expects a tokio runtime with IO and time enabled.
 pub async fn run(args: &[String]) -> Result<(), Error> {
@@ -65,7 +68,13 @@ pub async fn run(args: &[String]) -> Result<(), Error> {
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
-            _ = terminate.recv() => info!("got SIGTERM"),
+            _ = terminate.recv() => {
+                // A pod's SIGTERM and the removal of its endpoints happen at the same time;
+                // serving a little longer (what a preStop sleep does) lets the proxies stop
+                // sending new connections before the listener closes.
+                info!("got SIGTERM; serving {} ms more while the endpoints go", TERM_DRAIN.as_millis());
+                tokio::time::sleep(TERM_DRAIN).await;
+            }
             _ = interrupt.recv() => info!("got SIGINT"),
             () = on_signal.cancelled() => return,
         }
