@@ -42,10 +42,25 @@ ready_endpoints() {
   kubectl get endpoints auth-service -o jsonpath='{.subsets[*].addresses[*].ip}' | wc -w
 }
 
+# Every client has reached auth once before the table starts (a fresh pod can take a few
+# seconds: see the session notes of issue 7).
+for way in podip clusterip dns; do
+  for _ in $(seq 60); do
+    kubectl exec "deployment/client-$way" -- curl -s -m 5 localhost:9000/check 2>/dev/null \
+      | grep -q '"ok":true' && break
+    sleep 1
+  done
+done
+
 printf '%-24s%-11s%-11s%-11s\n' "" "pod-ip" "cluster-ip" "dns"
 check "at the start"
 kubectl rollout restart deployment/auth >/dev/null
 kubectl rollout status deployment/auth --timeout=60s >/dev/null
+# The rollout is done when the new pods are available; the old ones may still be finishing
+# their shutdown. Wait until the pod whose IP was written in is gone.
+while kubectl get pods -o jsonpath='{.items[*].status.podIP}' | tr ' ' '\n' | grep -qx "$pod_ip"; do
+  sleep 0.2
+done
 check "after rollout restart"
 kubectl delete service auth-service >/dev/null
 kubectl apply -f ../auth-service.yaml >/dev/null
