@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use apiserver::objects::PatchType;
@@ -176,7 +176,8 @@ fn waiting_for(api: &Api, namespaces: &[String]) -> Vec<String> {
 }
 
 /// Waits until everything in the applied objects' namespaces is ready (or the timeout);
-/// returns what is still not ready.
+/// returns what is still not ready. It looks again whenever a pod, Deployment or Service
+/// changes (the watch hub says so), not on a timer.
 pub(crate) async fn wait_ready(api: &Api, applied: &[(String, String, String)]) -> Vec<String> {
     let mut namespaces: Vec<String> = applied
         .iter()
@@ -185,13 +186,30 @@ pub(crate) async fn wait_ready(api: &Api, applied: &[(String, String, String)]) 
         .collect();
     namespaces.sort();
     namespaces.dedup();
-    let deadline = Instant::now() + READY_TIMEOUT;
+    let start = apiserver::Start::After(api.store().revision());
+    let mut watchers = Vec::new();
+    for (group, plural) in [("", "pods"), ("apps", "deployments"), ("", "services")] {
+        let Some(resource) = apiserver::resources::lookup(group, "v1", plural) else {
+            continue;
+        };
+        match api.watch(resource, None, start).await {
+            Ok(watcher) => watchers.push(watcher),
+            Err(e) => tracing::warn!(plural, error = %e, "watch for readiness"),
+        }
+    }
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
         let waiting = waiting_for(api, &namespaces);
-        if waiting.is_empty() || Instant::now() > deadline {
+        if waiting.is_empty() || watchers.is_empty() {
             return waiting;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let changed =
+            futures_util::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.next())));
+        match tokio::time::timeout_at(deadline, changed).await {
+            Ok((Ok(_), _, _)) => {}
+            // A watch that ended (or the deadline): say what is still waiting.
+            Ok((Err(_), _, _)) | Err(_) => return waiting_for(api, &namespaces),
+        }
     }
 }
 
