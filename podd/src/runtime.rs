@@ -455,24 +455,12 @@ async fn run_pod(
     // process; otherwise each container is PID 1 of its own.
     let mut pause = None;
     if pod["spec"]["shareProcessNamespace"].as_bool() == Some(true) {
-        let sandbox = InitArgs {
-            netns: network.netns_path.clone(),
-            ipc: ipc_ns.clone(),
-            hostname: hostname.clone(),
-            etc_files: Vec::new(),
-            cgroup: cgroup.clone(),
-            working_dir: None,
-            uid: None,
-            gid: None,
-            pid: PidNamespace::New,
-            join: None,
-            stage2: false,
-            tty: None,
-            command: Vec::new(),
-        };
         match crate::sandbox::start_pause(
             &shared.config.kubicle_exe,
-            &sandbox,
+            &network.netns_path,
+            ipc_ns.as_deref(),
+            &hostname,
+            cgroup.as_deref(),
             &dir.join("pause.log"),
         )
         .await

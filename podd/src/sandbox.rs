@@ -30,16 +30,22 @@ pub enum PauseError {
 const PAUSE_READY: Duration = Duration::from_secs(5);
 
 /// Starts the pause process of a pod with `shareProcessNamespace`, in the pod's network and
-/// IPC namespaces and cgroup (`sandbox` holds them, its command is replaced), and waits until
-/// its PID namespace exists: the first stage's `pid_for_children` names it once the pause
-/// runs as its PID 1 (pid_namespaces(7)).
+/// IPC namespaces, hostname and cgroup, and waits until its PID namespace exists: the first
+/// stage's `pid_for_children` names it once the pause runs as its PID 1 (pid_namespaces(7)).
 pub async fn start_pause(
     kubicle_exe: &Path,
-    sandbox: &InitArgs,
+    netns: &Path,
+    ipc: Option<&Path>,
+    hostname: &str,
+    cgroup: Option<&Path>,
     log: &PathBuf,
 ) -> Result<Pause, PauseError> {
     let init = InitArgs {
+        netns: netns.to_path_buf(),
+        ipc: ipc.map(Path::to_path_buf),
+        hostname: hostname.to_string(),
         etc_files: Vec::new(),
+        cgroup: cgroup.map(Path::to_path_buf),
         working_dir: None,
         uid: None,
         gid: None,
@@ -48,7 +54,6 @@ pub async fn start_pause(
         stage2: false,
         tty: None,
         command: vec![kubicle_exe.display().to_string(), "pause".into()],
-        ..sandbox.clone()
     };
     let child = crate::spawn::start(kubicle_exe, &init, &[], log)
         .map_err(PauseError::Start)?
