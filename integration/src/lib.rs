@@ -185,6 +185,8 @@ pub struct Cluster {
     pub address: String,
     cache_dir: PathBuf,
     log: PathBuf,
+    /// Every line the server printed on stdout after its ready line.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     flags: Vec<String>,
     /// The cluster name (unique per test: it scopes the cluster's cgroups on the host).
     pub name: String,
@@ -211,6 +213,7 @@ impl Cluster {
             address: String::new(),
             cache_dir: root.join("kube-cache"),
             log: root.join("kubicle.log"),
+            stdout: Default::default(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             name: format!("it{}", unique() % 1_000_000_000),
         };
@@ -264,13 +267,16 @@ impl Cluster {
         let stdout = child.stdout.take().expect("stdout");
         self.child = Some(child);
         let (tx, rx) = std::sync::mpsc::channel();
+        let later = self.stdout.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             if let Some(Ok(line)) = lines.next() {
                 let _ = tx.send(line);
             }
             // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
+            for line in lines.map_while(Result::ok) {
+                later.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
         });
         let line = rx
             .recv_timeout(Duration::from_secs(30))
@@ -281,6 +287,14 @@ impl Cluster {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected ready line: {line}"));
         self.address = address.to_string();
+    }
+
+    /// What the server printed on stdout after its ready line (the `up -f` map).
+    pub fn stdout_text(&self) -> String {
+        self.stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 
     /// The server's log so far.
@@ -350,11 +364,7 @@ impl Cluster {
     /// Runs kubectl with `stdin` fed to it (for `-f -`).
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut command = self.kubectl_command();
-        command
-            .args(args)
-            .env("KUBECONFIG", self.kubeconfig())
-            .env("KUBECACHEDIR", &self.cache_dir)
-            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        command.args(args).env_remove("KUBECTL_EXTERNAL_DIFF");
         run(&mut command, stdin, patience())
     }
 

@@ -217,3 +217,43 @@ fn the_seed_end_to_end() {
         out.stderr
     );
 }
+
+#[test]
+fn up_dash_f_applies_the_examples_and_prints_the_map() {
+    if !root_or_skip() {
+        return;
+    }
+    let examples = crate::repo().join("examples");
+    let c = Cluster::start_with("up-f", &["-f", &examples.display().to_string()]);
+    let map = eventually("the map once everything is ready", wait(), || {
+        let text = c.stdout_text();
+        text.contains("everything is ready").then_some(text)
+    });
+    assert!(
+        map.contains("applied 7 objects from") && map.contains("default/sidecar"),
+        "{map}"
+    );
+    let users = map
+        .lines()
+        .find(|l| l.trim_start().starts_with("default/users-service"))
+        .unwrap_or_else(|| panic!("users-service in {map}"));
+    assert!(
+        users.contains("LoadBalancer")
+            && users.contains("users-service.default.svc.cluster.local")
+            && users.contains("http://127.0.0.1:8080"),
+        "{users}"
+    );
+    // Ready means ready: users answers through auth at once.
+    let account = r#"{"email": "up@example.com", "password": "right away"}"#;
+    assert_eq!(
+        call(
+            &c,
+            "POST",
+            "http://127.0.0.1:8080/signup",
+            Some(account),
+            None
+        )
+        .0,
+        201
+    );
+}
