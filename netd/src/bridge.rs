@@ -28,6 +28,15 @@ pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Err
             bridge_link(ns, node).await?
         }
     };
+    // A bridge whose MAC address was never set takes the lowest of its ports' addresses, so it
+    // changes whenever a pod's veth with a lower one joins (br_stp_recalculate_bridge_id in
+    // net/bridge/br_stp_if.c). Pods that already resolved the gateway keep sending to the old
+    // address, which the bridge now takes for another host's (PACKET_OTHERHOST) and drops,
+    // until their neighbor entry expires: seconds to a minute of silence. A set address
+    // never changes. Set on every start, so a bridge made by an older kubicle is fixed too.
+    links
+        .set_mac(&bridge, bridge_mac(node.gateway.addr()))
+        .await?;
     // An adopted bridge may have been set down; a new one is created up already, and setting
     // it up again is harmless.
     links.set_up(&bridge).await?;
@@ -37,6 +46,13 @@ pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Err
     // Pods reach Service VIPs, the host and beyond through the gateway, so the node routes.
     ns.write_sysctl("net/ipv4/ip_forward", "1")?;
     Ok(())
+}
+
+/// The bridge's MAC address: locally administered (`02`), `6b` for kubicle, then the gateway
+/// address, so it reads back as the cluster it belongs to (`02:6b:0a:f4:00:01`).
+pub(crate) fn bridge_mac(gateway: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = gateway.octets();
+    [0x02, 0x6b, a, b, c, d]
 }
 
 /// The bridge, which must exist.
@@ -121,6 +137,7 @@ mod tests {
                 "node: link kubicle0",
                 "node: add_bridge kubicle0",
                 "node: link kubicle0",
+                "node: set_mac kubicle0 02:6b:0a:f4:00:01",
                 "node: set_up kubicle0",
                 "node: addresses kubicle0",
                 "node: add_address kubicle0 10.244.0.1/16",

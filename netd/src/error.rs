@@ -141,6 +141,14 @@ pub enum Error {
         /// The cause.
         source: Box<rtnetlink::Error>,
     },
+    /// Setting a link's MAC address failed.
+    #[error("set the MAC address of link {name}")]
+    SetLinkMac {
+        /// The link name.
+        name: String,
+        /// The cause.
+        source: Box<rtnetlink::Error>,
+    },
     /// Deleting a link failed.
     #[error("delete link {name}")]
     DeleteLink {

@@ -64,6 +64,8 @@ pub(crate) trait Links: Send + Sync {
     fn set_hairpin(&self, link: &Link) -> impl Future<Output = Result<(), Error>> + Send;
     /// Sets `link` up.
     fn set_up(&self, link: &Link) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Sets the MAC address of `link` (the same one again is fine).
+    fn set_mac(&self, link: &Link, mac: [u8; 6]) -> impl Future<Output = Result<(), Error>> + Send;
     /// Deletes `link` (a veth takes its peer with it). A link already gone is fine.
     fn delete_link(&self, link: &Link) -> impl Future<Output = Result<(), Error>> + Send;
     /// The IPv4 addresses of `link`.

@@ -490,6 +490,77 @@ fn local_addresses_can_be_bound_and_are_reached_from_pods() {
     });
 }
 
+/// The index of the link called `name`, over `handle`.
+async fn link_index(handle: &rtnetlink::Handle, name: &str) -> u32 {
+    use futures_util::TryStreamExt;
+    let mut links = handle.link().get().match_name(name.to_owned()).execute();
+    let link = links.try_next().await.expect("look up link");
+    link.unwrap_or_else(|| panic!("{name} exists")).header.index
+}
+
+/// Makes a veth pair `<name>0`/`<name>1` whose first end, with MAC 00:00:00:00:00:`low`
+/// (below any random one), joins `kubicle0`; over a netlink connection of the test's own.
+async fn attach_a_port_with_a_low_mac(name: &str, low: u8) {
+    let (connection, handle, _) = rtnetlink::new_connection().expect("netlink");
+    tokio::spawn(connection);
+    let (port, peer) = (format!("{name}0"), format!("{name}1"));
+    let veth = rtnetlink::LinkVeth::new(&port, &peer)
+        .address(vec![0, 0, 0, 0, 0, low])
+        .build();
+    handle
+        .link()
+        .add(veth)
+        .execute()
+        .await
+        .expect("create veth");
+    let bridge = link_index(&handle, "kubicle0").await;
+    let port = link_index(&handle, &port).await;
+    let join = rtnetlink::LinkUnspec::new_with_index(port)
+        .controller(bridge)
+        .up()
+        .build();
+    handle
+        .link()
+        .change(join)
+        .execute()
+        .await
+        .expect("join the bridge");
+}
+
+#[test]
+fn the_gateway_mac_stays_put_when_a_port_with_a_lower_one_joins() {
+    sandboxed("mac", |run_dir| async move {
+        let netd = Netd::start(config(&run_dir)).await.expect("start");
+        let mac = "02:6b:0a:f4:00:01";
+        assert_eq!(read("/sys/class/net/kubicle0/address"), mac);
+        // A bridge without a set address would take this port's, the lowest so far.
+        attach_a_port_with_a_low_mac("kvtwo", 2).await;
+        let pod = netd
+            .create_pod_network("pod-a", Ipv4Addr::new(10, 244, 0, 2))
+            .await
+            .expect("create");
+        let gateway = || {
+            let listener =
+                TcpListener::bind(SocketAddrV4::new(netd.gateway(), 0)).expect("bind gateway");
+            let port = listener.local_addr().expect("local addr").port();
+            let server = echo_once(listener);
+            let talked = talk_from(&pod.netns_path, SocketAddr::from((netd.gateway(), port)));
+            if talked.is_ok() {
+                server.join().expect("echo server");
+            }
+            talked
+        };
+        // The pod resolves the gateway's MAC and keeps it (REACHABLE) for a while.
+        gateway().expect("pod reaches the gateway");
+        attach_a_port_with_a_low_mac("kvone", 1).await;
+        assert_eq!(read("/sys/class/net/kubicle0/address"), mac);
+        // Without a set address the bridge would now answer to 00:00:00:00:00:01, and take
+        // the pod's frames to the 00:00:00:00:00:02 it resolved for another host's: dropped,
+        // this connect would time out.
+        gateway().expect("pod still reaches the gateway after the new port joined");
+    });
+}
+
 #[test]
 fn teardown_removes_bridge_pods_and_netns_dir() {
     sandboxed("teardown", |run_dir| async move {

@@ -390,6 +390,19 @@ impl Links for FakeLinks {
         .map_err(error)
     }
 
+    async fn set_mac(&self, link: &Link, mac: [u8; 6]) -> Result<(), Error> {
+        let mut state = self.lock();
+        let error = |source| Error::SetLinkMac {
+            name: link.name.clone(),
+            source,
+        };
+        let mac = mac.map(|byte| format!("{byte:02x}")).join(":");
+        if state.call(format!("{}: set_mac {} {mac}", self.ns, link.name)) {
+            return Err(error(failed()));
+        }
+        self.with_link(&mut state, link, |_| Ok(())).map_err(error)
+    }
+
     async fn delete_link(&self, link: &Link) -> Result<(), Error> {
         let mut state = self.lock();
         if state.call(format!("{}: delete_link {}", self.ns, link.name)) {

@@ -202,6 +202,21 @@ impl Links for Netlink {
             })
     }
 
+    async fn set_mac(&self, link: &Link, mac: [u8; 6]) -> Result<(), Error> {
+        let message = LinkUnspec::new_with_index(link.index)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .change(message)
+            .execute()
+            .await
+            .map_err(|source| Error::SetLinkMac {
+                name: link.name.clone(),
+                source: Box::new(source),
+            })
+    }
+
     async fn delete_link(&self, link: &Link) -> Result<(), Error> {
         match self.handle.link().del(link.index).execute().await {
             Err(error) if is(&error, &[Errno::ENODEV]) => Ok(()),
