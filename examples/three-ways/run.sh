@@ -42,8 +42,8 @@ ready_endpoints() {
   kubectl get endpoints auth-service -o jsonpath='{.subsets[*].addresses[*].ip}' | wc -w
 }
 
-# Every client has reached auth once before the table starts (a fresh pod can take a few
-# seconds: see the session notes of issue 7).
+# Every client has reached auth once before the table starts (each calls auth once a second
+# from its start, so a client that just started has nothing to report yet).
 for way in podip clusterip dns; do
   for _ in $(seq 60); do
     kubectl exec "deployment/client-$way" -- curl -s -m 5 localhost:9000/check 2>/dev/null \
