@@ -2,7 +2,8 @@
 # Service proxy benchmark (root): proxyd/benches/proxy.rs in a network namespace of its own,
 # so all of its traffic (bulk, short connections, 10 vs 10,000 Services) stays on that
 # namespace's loopback. Figures are medians of PROXYD_BENCH_RUNS runs (default 5), as ratios
-# against connecting straight to the backend.
+# against connecting straight to the backend, with HAProxy measured beside proxyd as the
+# reference userspace proxy when it is installed (`scripts/setup --bench`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p proxyd --bench proxy --no-run

@@ -6,6 +6,11 @@
 //! (c) first-connection latency (connect + first byte) to one Service with 10 and with 10,000
 //!     Services bound, each on its own 127.x.y.z address.
 //!
+//! When `haproxy` is installed (`scripts/setup --bench`), it runs beside proxyd as a reference:
+//! a mature userspace TCP proxy (`mode tcp`, splice on, two threads, like proxyd's runtime)
+//! in front of the same backend, measured in the same runs, so proxyd's ratios can be read
+//! against what a userspace proxy reaches on this machine at all.
+//!
 //! Each figure is the median of `PROXYD_BENCH_RUNS` runs (default 5). The proxy runs on a
 //! runtime of its own, the clients and the backend on another, as if in separate processes.
 //! `PROXYD_BENCH_QUICK=1` shrinks every measurement for a smoke run; `PROXYD_BENCH_ONLY=ab`
@@ -74,6 +79,95 @@ fn cpu_seconds(prefix: &str) -> f64 {
         }
     }
     ticks as f64 / 100.0 // USER_HZ
+}
+
+/// CPU seconds (user + system) used so far by process `pid`, all its threads.
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0 // USER_HZ
+}
+
+/// Where a forwarder's CPU time is read from.
+#[derive(Clone, Copy)]
+enum Cpu {
+    /// Not read (direct, or threads that are gone before they can be read).
+    None,
+    /// The bench's own threads whose names start with this.
+    Threads(&'static str),
+    /// A process of its own.
+    Process(u32),
+}
+
+impl Cpu {
+    fn seconds(self) -> f64 {
+        match self {
+            Cpu::None => 0.0,
+            Cpu::Threads(prefix) => cpu_seconds(prefix),
+            Cpu::Process(pid) => process_cpu_seconds(pid),
+        }
+    }
+}
+
+/// HAProxy in TCP mode on 127.0.0.4 in front of `backend`, when it is installed: the
+/// reference userspace proxy. Killed on drop.
+struct Haproxy {
+    child: std::process::Child,
+    address: SocketAddr,
+    config: std::path::PathBuf,
+}
+
+impl Haproxy {
+    fn start(backend: SocketAddr) -> Option<Haproxy> {
+        let ip = IpAddr::from([127, 0, 0, 4]);
+        let address = SocketAddr::new(ip, free_port(ip));
+        // Two threads like proxyd's runtime; splice both ways like proxyd's data path.
+        let config = format!(
+            "global\n  nbthread 2\n  maxconn 4000\n\
+             defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
+             timeout server 60s\n  option splice-request\n  option splice-response\n\
+             listen reference\n  bind {address}\n  server backend {backend}\n"
+        );
+        let path =
+            std::env::temp_dir().join(format!("proxyd-bench-{}.haproxy.cfg", std::process::id()));
+        std::fs::write(&path, config).ok()?;
+        let child = std::process::Command::new("haproxy")
+            .args(["-db", "-q", "-f"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        };
+        let haproxy = Haproxy {
+            child,
+            address,
+            config: path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(address).is_err() {
+            if Instant::now() > deadline {
+                eprintln!("haproxy did not start listening on {address}; left out");
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(haproxy)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
 }
 
 fn runtime(name: &str) -> Runtime {
@@ -388,23 +482,31 @@ fn main() {
     splice.apply(services(0, 1, port, backend));
     let copy = ProxyRuntime::new(DataPath::Copy, "pxy-copy");
     copy.apply(services(1, 1, port, backend));
-    // (name, address, thread-name prefix of the forwarder, for its CPU time)
-    let targets = [
-        ("direct", backend, None),
+    let haproxy = Haproxy::start(backend);
+    // (name, address, where the forwarder's CPU time is read)
+    let mut targets = vec![
+        ("direct", backend, Cpu::None),
         (
             "vip splice",
             SocketAddr::new(vip(0), port),
-            Some("pxy-splice"),
+            Cpu::Threads("pxy-splice"),
         ),
-        ("vip copy", SocketAddr::new(vip(1), port), Some("pxy-copy")),
-        // Its threads live one connection each, so their CPU time cannot be read afterwards.
-        ("ceiling", ceiling_forwarder(backend), None),
+        (
+            "vip copy",
+            SocketAddr::new(vip(1), port),
+            Cpu::Threads("pxy-copy"),
+        ),
     ];
+    if let Some(haproxy) = &haproxy {
+        targets.push(("haproxy", haproxy.address, Cpu::Process(haproxy.child.id())));
+    }
+    // Its threads live one connection each, so their CPU time cannot be read afterwards.
+    targets.push(("ceiling", ceiling_forwarder(backend), Cpu::None));
     let mut bulk_results = vec![(Vec::new(), Vec::new(), Vec::new()); targets.len()];
     let mut short_results = vec![(Vec::new(), Vec::new(), Vec::new()); targets.len()];
     for _ in 0..settings.runs {
         for (i, (name, target, threads)) in targets.iter().enumerate() {
-            let cpu = || threads.map_or(0.0, cpu_seconds);
+            let cpu = || threads.seconds();
             if wants("a") {
                 let before = cpu();
                 let (up, down) = load.block_on(bulk(*target, settings.bulk_bytes));
@@ -440,7 +542,7 @@ fn main() {
         );
         for (i, (name, _, threads)) in targets.iter().enumerate() {
             let (up, down, cpu) = bulk_medians[i];
-            let cpu = if threads.is_some() {
+            let cpu = if !matches!(threads, Cpu::None) {
                 format!("{cpu:5.0}")
             } else {
                 "    -".into()
@@ -453,9 +555,10 @@ fn main() {
         }
     }
     if wants("b") {
+        let measured = targets.len() - 1; // all but the ceiling
         let short_medians: Vec<(f64, f64, f64)> = short_results
             .into_iter()
-            .take(3)
+            .take(measured)
             .map(|(rate, cpu, load)| (median(rate), median(cpu), median(load)))
             .collect();
         println!(
@@ -463,9 +566,9 @@ fn main() {
              CPU µs per connection of the proxy and of client + backend:",
             settings.short_concurrency, settings.short_duration
         );
-        for (i, (name, _, threads)) in targets.iter().enumerate().take(3) {
+        for (i, (name, _, threads)) in targets.iter().enumerate().take(measured) {
             let (rate, cpu, load) = short_medians[i];
-            let cpu = if threads.is_some() {
+            let cpu = if !matches!(threads, Cpu::None) {
                 format!("{cpu:5.1}")
             } else {
                 "    -".into()
@@ -478,6 +581,7 @@ fn main() {
     }
     drop(splice);
     drop(copy);
+    drop(haproxy);
     if !wants("c") {
         return;
     }
