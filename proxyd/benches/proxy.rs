@@ -51,7 +51,10 @@ fn settings() -> Settings {
         short_duration: Duration::from_millis(if quick { 300 } else { 2000 }),
         short_concurrency: 16,
         latency_samples: if quick { 100 } else { 1000 },
-        many_services: if quick { 1000 } else { 10_000 },
+        many_services: std::env::var("PROXYD_BENCH_MANY")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(if quick { 1000 } else { 10_000 }),
         only: std::env::var("PROXYD_BENCH_ONLY").ok(),
     }
 }

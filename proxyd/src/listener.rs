@@ -421,6 +421,13 @@ async fn drain(shared: Arc<Shared>, root: CancellationToken, done: CancellationT
 }
 
 /// Accepts connections until `cancel`, each in a task of its own holding a connection permit.
+///
+/// The permit is taken after `accept`, not before: a listener waiting for its next client
+/// holds none, so the limit counts connections, not listeners (taking it first, every idle
+/// listener held one, and with more service ports than `max_connections` the last ones
+/// never accepted at all). At the limit, the listener holds the one connection it accepted
+/// until a permit frees, and accepts no more meanwhile: new clients wait in the kernel's
+/// backlog.
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<ListenerState>,
@@ -429,14 +436,6 @@ async fn accept_loop(
 ) {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let permit = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            permit = shared.connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return, // The semaphore is never closed.
-            },
-        };
         let accepted = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
@@ -445,6 +444,14 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                let permit = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return,
+                    permit = shared.connections.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return, // The semaphore is never closed.
+                    },
+                };
                 let state = state.clone();
                 let shared_conn = shared.clone();
                 let abort = shared.abort.clone();

@@ -531,3 +531,72 @@ async fn a_port_two_services_claim_stays_with_the_older_and_is_reported() {
     let answer = ask(SocketAddr::new(localhost, port)).await.expect("served");
     assert_eq!(answer, "a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_service_ports_than_the_connection_limit_are_all_served() {
+    // The limit counts open connections, not listeners: with 2 allowed, each of 4 Services
+    // answers a lone client (asked last first: a listener that is bound later than the first
+    // two must not wait for a connection elsewhere to end).
+    let (backend, _) = id_server(ip(18, 11), "a").await;
+    let port = free_port(ip(18, 1));
+    let services: Vec<_> = (1..=4)
+        .map(|host| service(&format!("web-{host}"), ip(18, host), port, "TCP"))
+        .collect();
+    let slices: Vec<_> = (1..=4)
+        .flat_map(|host| slices(&format!("web-{host}"), "TCP", &[(backend, true)]))
+        .collect();
+    let (proxy, _shutdown) = proxy(Config {
+        max_connections: 2,
+        ..Config::default()
+    });
+    let report = proxy.apply(table(&services, &slices)).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for host in (1..=4).rev() {
+        let vip = SocketAddr::new(ip(18, host), port);
+        let answer = tokio::time::timeout(Duration::from_secs(5), ask(vip))
+            .await
+            .unwrap_or_else(|_| panic!("{vip}: no answer within 5 s"));
+        assert_eq!(answer.expect("answer"), "a", "{vip}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_limit_a_client_waits_for_a_free_slot() {
+    let (backend, _) = echo_server(ip(19, 11), "e").await;
+    let vip = ip(19, 1);
+    let port = free_port(vip);
+    let (proxy, _shutdown) = proxy(Config {
+        max_connections: 1,
+        ..Config::default()
+    });
+    proxy
+        .apply(table(
+            &[service("web", vip, port, "TCP")],
+            &slices("web", "TCP", &[(backend, true)]),
+        ))
+        .await;
+    let mut first = TcpStream::connect((vip, port)).await.expect("first");
+    first.write_all(b"one\n").await.expect("write");
+    let mut line = String::new();
+    BufReader::new(&mut first)
+        .read_line(&mut line)
+        .await
+        .expect("first answered");
+    // The second connects (the kernel's backlog takes it) but is not served while the first
+    // holds the only slot…
+    let mut second = TcpStream::connect((vip, port)).await.expect("second");
+    second.write_all(b"two\n").await.expect("write");
+    let mut reader = BufReader::new(&mut second);
+    let mut line = String::new();
+    let early = tokio::time::timeout(Duration::from_millis(300), reader.read_line(&mut line)).await;
+    assert!(early.is_err(), "served past the limit: {line:?}");
+    // …and is, once the first goes: the backend's greeting, then the echo.
+    drop(first);
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line))
+            .await
+            .expect("served once a slot is free")
+            .expect("read");
+    }
+    assert_eq!(line, "e\ntwo\n");
+}
