@@ -192,7 +192,13 @@ impl Config {
     }
 
     /// The API server's view of the cluster, once the API port is known.
-    pub(crate) fn cluster(&self, api_port: u16) -> apiserver::ClusterConfig {
+    /// The cluster settings for an API server bound at `api_port`, also reachable from pods
+    /// on `api_ip` when there is one.
+    pub(crate) fn cluster(
+        &self,
+        api_port: u16,
+        api_ip: Option<Ipv4Addr>,
+    ) -> apiserver::ClusterConfig {
         apiserver::ClusterConfig {
             service_cidr: self.service_cidr,
             node_ports: self.node_ports,
@@ -200,6 +206,7 @@ impl Config {
             node_ip: self.node_ip,
             cluster_domain: self.cluster_domain.clone(),
             api_port,
+            api_ip,
             pod_runtime: self.pods,
         }
     }
@@ -214,7 +221,7 @@ impl Config {
             "kubernetes.default".to_string(),
             "kubernetes.default.svc".to_string(),
             format!("kubernetes.default.svc.{}", self.cluster_domain),
-            self.cluster(0).service_ip(1).to_string(),
+            self.cluster(0, None).service_ip(1).to_string(),
         ];
         let ip: IpAddr = self.listen.ip();
         if !ip.is_unspecified() && !sans.contains(&ip.to_string()) {
@@ -262,9 +269,12 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let config = Config::from_args(args()).expect("defaults");
-        assert_eq!(config.cluster(1).service_ip(1), Ipv4Addr::new(10, 96, 0, 1));
         assert_eq!(
-            config.cluster(1).service_ip(10),
+            config.cluster(1, None).service_ip(1),
+            Ipv4Addr::new(10, 96, 0, 1)
+        );
+        assert_eq!(
+            config.cluster(1, None).service_ip(10),
             Ipv4Addr::new(10, 96, 0, 10)
         );
         assert_eq!(config.cluster_domain, "cluster.local");

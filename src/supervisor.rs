@@ -45,7 +45,22 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("read the API server's address")?;
-    let cluster = config.cluster(address.port());
+    // Pods reach the API server (the `kubernetes` Service's endpoint) on the node's gateway,
+    // at the same port: a second listener there when --listen is loopback only.
+    let (pod_listener, api_ip) = match (&netd, address.ip()) {
+        (Some(netd), ip) if ip.is_unspecified() => (None, Some(netd.gateway())),
+        (None, ip) if ip.is_unspecified() => (None, Some(config.node_ip)),
+        (Some(netd), ip) if ip.is_loopback() => {
+            let gateway = std::net::SocketAddr::from((netd.gateway(), address.port()));
+            let listener = tokio::net::TcpListener::bind(gateway)
+                .await
+                .with_context(|| format!("bind the API server for pods to {gateway}"))?;
+            (Some(listener), Some(netd.gateway()))
+        }
+        (_, std::net::IpAddr::V4(ip)) if !ip.is_loopback() => (None, Some(ip)),
+        _ => (None, None),
+    };
+    let cluster = config.cluster(address.port(), api_ip);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
     ClusterRecord {
@@ -78,6 +93,12 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let router = apiserver::http::router(api.clone(), &credentials.token);
+    let for_pods = pod_listener.map(|listener| {
+        tokio::spawn(
+            apiserver::http::serve(listener, tls.clone(), router.clone(), shutdown.clone())
+                .in_current_span(),
+        )
+    });
     let server = tokio::spawn(
         apiserver::http::serve(listener, tls, router, shutdown.clone()).in_current_span(),
     );
@@ -153,6 +174,11 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     tracing::info!("stopping");
     shutdown.cancel();
     server.await.context("the API server task failed")?;
+    if let Some(for_pods) = for_pods {
+        for_pods
+            .await
+            .context("the API server task for pods failed")?;
+    }
     if let Some(pod_runtime) = pod_runtime {
         pod_runtime.await.context("the pod runtime failed")?;
     }

@@ -46,7 +46,6 @@ async fn ensure(
 /// Makes sure the bootstrap objects exist and point at this start's API port and node IP.
 pub async fn ensure_system_objects(api: &Api) -> Result<(), ApiError> {
     let cluster = api.cluster().clone();
-    let api_ip = cluster.node_ip.to_string();
     let api_port = cluster.api_port;
 
     ensure(
@@ -64,12 +63,18 @@ pub async fn ensure_system_objects(api: &Api) -> Result<(), ApiError> {
         |current, wanted| current["spec"]["ports"] = wanted["spec"]["ports"].clone(),
     )
     .await?;
-    // Endpoints may not hold a loopback address (validation, as upstream): without a
-    // routable node address there is nothing to publish for the API server.
-    if cluster.node_ip.is_loopback() {
-        tracing::warn!(node_ip = %cluster.node_ip, "no routable node address: default/kubernetes gets no endpoints");
+    // Endpoints may not hold a loopback address (validation, as upstream): an API server
+    // that listens on loopback only has nothing to publish.
+    let Some(api_ip) = cluster
+        .api_ip
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    else {
+        tracing::warn!(
+            "the API server listens on no address pods can reach: default/kubernetes gets no endpoints"
+        );
         return ensure_kube_dns_and_node(api, &cluster).await;
-    }
+    };
+    let api_ip = api_ip.to_string();
     let endpoint_subsets = json!([{"addresses": [{"ip": api_ip}],
                                    "ports": [{"name": "https", "port": api_port, "protocol": "TCP"}]}]);
     ensure(

@@ -20,6 +20,10 @@ pub struct ClusterConfig {
     pub cluster_domain: String,
     /// The API server's port, the target of the `kubernetes` Service (0 until bound).
     pub api_port: u16,
+    /// An address pods can reach on which the API server listens at `api_port`: the
+    /// `kubernetes` Service's endpoint. `None` (the API listens on loopback only) leaves the
+    /// Service without endpoints.
+    pub api_ip: Option<Ipv4Addr>,
     /// Whether a pod runtime (the kubelet role) runs on the node and finishes graceful pod
     /// deletions. Without one, deleted pods go at once: nothing would ever finish them.
     pub pod_runtime: bool,
@@ -34,6 +38,7 @@ impl Default for ClusterConfig {
             node_ip: Ipv4Addr::LOCALHOST,
             cluster_domain: "cluster.local".to_string(),
             api_port: 6443,
+            api_ip: None,
             pod_runtime: false,
         }
     }

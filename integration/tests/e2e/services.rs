@@ -320,3 +320,59 @@ spec:
             .then_some(())
     });
 }
+
+#[test]
+fn pods_reach_the_api_server_through_the_kubernetes_service() {
+    if !root_or_skip() {
+        return;
+    }
+    let c = Cluster::start("svc-api");
+    // The `kubernetes` Service's endpoint is an address pods can reach (the node's gateway),
+    // not the loopback address the API listens on for kubectl.
+    let endpoint = c.jsonpath(
+        &["endpoints", "kubernetes"],
+        "{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}",
+    );
+    assert!(endpoint.starts_with("10.244.0.1:"), "{endpoint}");
+    let manifest = "apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: client, image: kubicle/host, command: [sleep, '3600']}
+";
+    c.kubectl_with_stdin(&["apply", "-f", "-"], Some(manifest))
+        .success();
+    eventually("the client pod runs", wait(), || {
+        (c.jsonpath(&["pod", "client"], "{.status.phase}") == "Running").then_some(())
+    });
+    let from_pod = |script: &str| {
+        let out = c.kubectl(&["exec", "client", "--", "sh", "-c", script]);
+        out.success().to_string()
+    };
+    // By DNS name, as in-cluster clients do; /version needs no credentials.
+    let version = from_pod("curl -sS -k -m 5 https://kubernetes.default.svc/version");
+    assert!(version.contains("\"gitVersion\""), "{version}");
+    // By the injected environment, without credentials: 401 as a Status.
+    let unauthorized = from_pod(
+        "curl -sS -k -m 5 https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces",
+    );
+    assert!(unauthorized.contains("\"code\":401"), "{unauthorized}");
+    // With the cluster's token (what a mounted service account token would give), a real
+    // answer, checked against the cluster's CA.
+    let kubeconfig = std::fs::read_to_string(c.kubeconfig()).expect("kubeconfig");
+    let token = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("a token in the kubeconfig")
+        .trim();
+    let ca = c.data_dir.join("pki/ca.crt");
+    assert!(ca.exists(), "{}", ca.display());
+    let namespaces = from_pod(&format!(
+        "curl -sS -m 5 --cacert {} -H 'Authorization: Bearer {token}' \
+         https://kubernetes.default.svc/api/v1/namespaces/default",
+        ca.display()
+    ));
+    assert!(namespaces.contains("\"name\":\"default\""), "{namespaces}");
+}
