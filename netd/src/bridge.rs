@@ -43,8 +43,15 @@ pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Err
     if !links.addresses(&bridge).await?.contains(&node.gateway) {
         links.add_address(&bridge, node.gateway).await?;
     }
-    // Pods reach Service VIPs, the host and beyond through the gateway, so the node routes.
+    // Pods reach Service VIPs, the host and beyond through the gateway, so the node routes;
+    // what leaves for beyond the pod network leaves from the node's own address, or answers
+    // could never find their way back to a pod address nobody outside routes.
     ns.write_sysctl("net/ipv4/ip_forward", "1")?;
+    // A kernel without nf_tables NAT still runs pods; they only cannot leave the node.
+    if let Err(error) = ns.masquerade(node.pod_cidr) {
+        tracing::warn!(error = %error, source = ?std::error::Error::source(&error),
+            "pods cannot reach beyond the node: no masquerade for their traffic");
+    }
     Ok(())
 }
 
@@ -97,12 +104,14 @@ pub(crate) async fn stop_rejecting<N: Namespaces>(ns: &N, cidr: Ipv4Net) -> Resu
     ns.node().delete_unreachable_route(cidr.trunc()).await
 }
 
-/// Deletes the bridge (its addresses go with it) and the netns directory. The pod networks
-/// must be gone already. `ip_forward` is left as it is: netd cannot know what it was before.
+/// Deletes the bridge (its addresses go with it), netd's nf_tables table and the netns
+/// directory. The pod networks must be gone already. `ip_forward` is left as it is: netd
+/// cannot know what it was before.
 pub(crate) async fn remove<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Error> {
     if let Some(bridge) = ns.node().link(&node.bridge).await? {
         ns.node().delete_link(&bridge).await?;
     }
+    ns.delete_nftables()?;
     ns.remove_netns_dir(&node.netns_dir)
 }
 
@@ -142,8 +151,17 @@ mod tests {
                 "node: addresses kubicle0",
                 "node: add_address kubicle0 10.244.0.1/16",
                 "write_sysctl net/ipv4/ip_forward=1",
+                "masquerade 10.244.0.0/16",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_kernel_without_nat_still_gets_a_node_network() {
+        let fake = Fake::new();
+        fake.fail_on("masquerade");
+        ensure(&fake, &node()).await.expect("ensure without masquerade");
+        assert!(fake.calls().contains(&"node: set_up kubicle0".to_owned()));
     }
 
     #[tokio::test]

@@ -207,6 +207,14 @@ pub enum Error {
         source: Box<rtnetlink::Error>,
     },
 
+    /// An nf_tables operation failed.
+    #[error("nftables: {action}")]
+    Nftables {
+        /// What netd was doing.
+        action: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
     /// Writing a sysctl failed.
     #[error("write {value:?} to {path}")]
     WriteSysctl {

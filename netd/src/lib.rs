@@ -11,15 +11,16 @@
 //! CIDR; each pod has its own netns, bind-mounted at `<run_dir>/netns/<id>`, joined to the
 //! bridge by a veth pair (`kv<hash>` on the host, `eth0` in the pod) with a default route via
 //! the gateway. Service VIPs are /32 addresses on the bridge so that local listeners can bind
-//! them.
+//! them. Traffic from pods to anywhere outside the pod CIDR leaves masqueraded as the node
+//! (nf_tables table `ip kubicle`), so answers find their way back.
 //!
 //! Layout, in reading order:
 //! - `config`: [`Config`], checked and resolved once at start.
 //! - `ipam`: [`Ipam`], the pure pod IP allocator.
 //! - `bridge`: the node side: bridge, gateway, loopback, forwarding, local addresses.
 //! - `pod_net`: one pod's netns, veth pair, address and route; cleanup after a failure.
-//! - `sys`: the Linux boundary: the `Links` and `Namespaces` traits, their rtnetlink and nix
-//!   implementation, [`in_netns`], and a recording fake for the unit tests.
+//! - `sys`: the Linux boundary: the `Links` and `Namespaces` traits, their rtnetlink, nix and
+//!   nf_tables implementation, [`in_netns`], and a recording fake for the unit tests.
 //! - `error`: [`Error`], one variant per step.
 //!
 //! Every [`Netd`] operation is idempotent, so a caller may retry or repeat it after a crash.
@@ -72,9 +73,10 @@ pub struct PodNetwork {
 }
 
 impl Netd {
-    /// Ensures the bridge exists and is up with the gateway address, loopback is up, the netns
-    /// directory exists, and `net.ipv4.ip_forward=1`, all in the node netns. Idempotent: a
-    /// second start adopts what exists.
+    /// Ensures the bridge exists and is up with the gateway address and its fixed MAC,
+    /// loopback is up, the netns directory exists, `net.ipv4.ip_forward=1`, and pod traffic
+    /// to outside the pod CIDR is masqueraded, all in the node netns. Idempotent: a second
+    /// start adopts what exists.
     ///
     /// Must be called inside a tokio runtime, on a thread in the node netns (any runtime thread
     /// is: netd never moves one).

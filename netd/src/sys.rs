@@ -12,6 +12,7 @@
 //! - `netlink`: [`Netlink`], the [`Links`] of one netns over an rtnetlink connection.
 //! - `netns`: creating, entering, listing and removing netns bind mounts; sysctl writes;
 //!   [`in_netns`].
+//! - `nftables`: netd's nf_tables table (the pod masquerade rule) over NETLINK_NETFILTER.
 //! - `fake` (tests only): the recording fake.
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use crate::Error;
 pub(crate) mod fake;
 mod netlink;
 mod netns;
+mod nftables;
 
 pub(crate) use netlink::Netlink;
 pub use netns::in_netns;
@@ -123,12 +125,19 @@ pub(crate) trait Namespaces: Send + Sync {
     fn list_netns(&self, dir: &Path) -> Result<Vec<String>, Error>;
     /// Writes `value` to `/proc/sys/<key>` for the node netns.
     fn write_sysctl(&self, key: &str, value: &str) -> Result<(), Error>;
+    /// Sets netd's nf_tables table in the node netns to masquerade traffic from `pod_cidr`
+    /// to anywhere outside it (replacing what the table held).
+    fn masquerade(&self, pod_cidr: Ipv4Net) -> Result<(), Error>;
+    /// Deletes netd's nf_tables table. Already gone is fine.
+    fn delete_nftables(&self) -> Result<(), Error>;
 }
 
 /// The real [`Namespaces`]: rtnetlink in the node netns, nix for the namespaces.
 pub(crate) struct Linux {
     /// The rtnetlink connection opened in the node netns at start.
     node: Netlink,
+    /// The nf_tables socket, opened in the node netns at start too.
+    nftables: nftables::Nftables,
 }
 
 impl Linux {
@@ -136,7 +145,11 @@ impl Linux {
     /// netns. Must run inside a tokio runtime (the connection is a task on it).
     pub(crate) fn connect() -> Result<Linux, Error> {
         let node = Netlink::connect().map_err(|source| Error::OpenNetlink { source })?;
-        Ok(Linux { node })
+        let nftables = nftables::Nftables::open().map_err(|source| Error::Nftables {
+            action: "open a netfilter netlink socket",
+            source,
+        })?;
+        Ok(Linux { node, nftables })
     }
 }
 
@@ -173,5 +186,21 @@ impl Namespaces for Linux {
 
     fn write_sysctl(&self, key: &str, value: &str) -> Result<(), Error> {
         netns::write_sysctl(key, value)
+    }
+
+    fn masquerade(&self, pod_cidr: Ipv4Net) -> Result<(), Error> {
+        self.nftables
+            .masquerade(pod_cidr)
+            .map_err(|source| Error::Nftables {
+                action: "set the pod masquerade rule (table ip kubicle)",
+                source,
+            })
+    }
+
+    fn delete_nftables(&self) -> Result<(), Error> {
+        self.nftables.delete().map_err(|source| Error::Nftables {
+            action: "delete table ip kubicle",
+            source,
+        })
     }
 }

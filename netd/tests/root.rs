@@ -561,6 +561,120 @@ fn the_gateway_mac_stays_put_when_a_port_with_a_lower_one_joins() {
     });
 }
 
+/// Runs `ip` with `args` (from the calling thread, so in its netns); panics on failure.
+fn ip(args: &[&str]) {
+    let status = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .expect("run ip");
+    assert!(status.success(), "ip {args:?}: {status}");
+}
+
+/// A host outside the node: a `sleep` in a netns of its own, joined to the node by a veth
+/// (`kvout0`, 192.0.2.1/24 on the node, which routes everything there by default; `eth0`,
+/// 192.0.2.2/24, outside). It has no route to the pod network, so it can answer a pod only
+/// if the node masqueraded the pod's traffic. Killed on drop.
+struct Outside {
+    sleeper: std::process::Child,
+    netns: PathBuf,
+}
+
+impl Outside {
+    const NODE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    fn start() -> Outside {
+        let sleeper = std::process::Command::new("unshare")
+            .args(["--net", "--", "sleep", "60"])
+            .spawn()
+            .expect("spawn the outside host");
+        let pid = sleeper.id();
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let started = Instant::now();
+        while fs::read_link(&netns).ok() == fs::read_link("/proc/thread-self/ns/net").ok()
+            || fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| !exe.ends_with("sleep"))
+        {
+            assert!(
+                started.elapsed() < CONNECT_TIMEOUT,
+                "the outside netns never appeared"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let outside = Outside { sleeper, netns };
+        let pid = pid.to_string();
+        ip(&[
+            "link", "add", "kvout0", "type", "veth", "peer", "name", "eth0", "netns", &pid,
+        ]);
+        ip(&["addr", "add", "192.0.2.1/24", "dev", "kvout0"]);
+        ip(&["link", "set", "kvout0", "up"]);
+        ip(&["route", "add", "default", "via", "192.0.2.2"]);
+        let inside = outside.netns.clone();
+        in_netns(&inside, || {
+            ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"]);
+            ip(&["link", "set", "eth0", "up"]);
+        })
+        .expect("enter the outside netns");
+        outside
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.sleeper.kill();
+        let _ = self.sleeper.wait();
+    }
+}
+
+/// Answers one connection on `listener`, after its first bytes, with the address it came
+/// from.
+fn tell_peer_once(listener: TcpListener) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        if let Ok((mut stream, peer)) = listener.accept() {
+            let mut buffer = [0u8; 64];
+            if stream.read(&mut buffer).is_ok() {
+                let _ = stream.write_all(peer.to_string().as_bytes());
+            }
+        }
+    })
+}
+
+#[test]
+fn pods_reach_beyond_the_node_from_the_node_address() {
+    sandboxed("egress", |run_dir| async move {
+        let netd = Netd::start(config(&run_dir)).await.expect("start");
+        let pod = netd
+            .create_pod_network("pod-a", Ipv4Addr::new(10, 244, 0, 2))
+            .await
+            .expect("create");
+        let outside = Outside::start();
+        let listener = listen_in(&outside.netns, Outside::HOST);
+        let port = listener.local_addr().expect("local addr").port();
+        let server = tell_peer_once(listener);
+        // The outside host saw the node's address, not the pod's (which it could not answer).
+        let (seen, _) = talk_from(&pod.netns_path, SocketAddr::from((Outside::HOST, port)))
+            .expect("the pod reaches the outside host");
+        server.join().expect("server");
+        let seen: SocketAddr = seen.parse().expect("an address");
+        assert_eq!(seen.ip(), Outside::NODE);
+
+        // A start after a teardown (which deletes the table) sets the rule again.
+        drop(pod);
+        netd.teardown().await.expect("teardown");
+        let netd = Netd::start(config(&run_dir)).await.expect("start again");
+        let pod = netd
+            .create_pod_network("pod-b", Ipv4Addr::new(10, 244, 0, 3))
+            .await
+            .expect("create");
+        let listener = listen_in(&outside.netns, Outside::HOST);
+        let port = listener.local_addr().expect("local addr").port();
+        let server = tell_peer_once(listener);
+        let (seen, _) = talk_from(&pod.netns_path, SocketAddr::from((Outside::HOST, port)))
+            .expect("masqueraded again after a restart");
+        server.join().expect("server");
+        assert!(seen.starts_with("192.0.2.1:"), "{seen}");
+    });
+}
+
 #[test]
 fn teardown_removes_bridge_pods_and_netns_dir() {
     sandboxed("teardown", |run_dir| async move {

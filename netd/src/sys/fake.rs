@@ -632,4 +632,24 @@ impl Namespaces for Fake {
         }
         Ok(())
     }
+
+    fn masquerade(&self, pod_cidr: Ipv4Net) -> Result<(), Error> {
+        self.nftables_call(format!("masquerade {pod_cidr}"))
+    }
+
+    fn delete_nftables(&self) -> Result<(), Error> {
+        self.nftables_call("delete_nftables".to_owned())
+    }
+}
+
+impl Fake {
+    fn nftables_call(&self, call: String) -> Result<(), Error> {
+        if self.lock().call(call) {
+            return Err(Error::Nftables {
+                action: "fake",
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            });
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,376 @@
+//! A small nf_tables client over `NETLINK_NETFILTER`: it replaces or deletes netd's own
+//! table, `ip kubicle`, in one atomic batch, the way `nft -f` does.
+//!
+//! The messages are encoded here after `include/uapi/linux/netfilter/nf_tables.h` and
+//! `nfnetlink.h`: no maintained crate speaks nf_tables over netlink (rustables is GPL-3.0,
+//! nf_tables 0.1 is days old), and netd needs only tables, one base chain and rules made of
+//! a handful of expressions. `netlink-sys` (already under rtnetlink) owns the socket.
+//!
+//! Today the table holds what pods need to reach beyond the node: a `postrouting` NAT chain
+//! that masquerades traffic from the pod CIDR to anywhere outside it, as the CNI bridge
+//! plugin's `ipMasq` does. In `nft` terms:
+//!
+//! ```text
+//! table ip kubicle {
+//!     chain postrouting {
+//!         type nat hook postrouting priority srcnat; policy accept;
+//!         ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade
+//!     }
+//! }
+//! ```
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use ipnet::Ipv4Net;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+
+/// The table netd owns in the node netns.
+pub(crate) const TABLE: &str = "kubicle";
+const CHAIN: &str = "postrouting";
+
+// nfnetlink.h / netlink.h
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+const NFNL_MSG_BATCH_END: u16 = 0x11;
+const NLMSG_ERROR: u16 = 2;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_APPEND: u16 = 0x800;
+const NLA_F_NESTED: u16 = 0x8000;
+const NFPROTO_IPV4: u8 = 2;
+
+// nf_tables.h: messages
+const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_DELTABLE: u16 = 2;
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_NEWRULE: u16 = 6;
+// attributes
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_CHAIN_TABLE: u16 = 1;
+const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_POLICY: u16 = 5;
+const NFTA_CHAIN_TYPE: u16 = 7;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+const NFTA_HOOK_PRIORITY: u16 = 2;
+const NFTA_RULE_TABLE: u16 = 1;
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_PAYLOAD_DREG: u16 = 1;
+const NFTA_PAYLOAD_BASE: u16 = 2;
+const NFTA_PAYLOAD_OFFSET: u16 = 3;
+const NFTA_PAYLOAD_LEN: u16 = 4;
+const NFTA_BITWISE_SREG: u16 = 1;
+const NFTA_BITWISE_DREG: u16 = 2;
+const NFTA_BITWISE_LEN: u16 = 3;
+const NFTA_BITWISE_MASK: u16 = 4;
+const NFTA_BITWISE_XOR: u16 = 5;
+const NFTA_CMP_SREG: u16 = 1;
+const NFTA_CMP_OP: u16 = 2;
+const NFTA_CMP_DATA: u16 = 3;
+const NFTA_DATA_VALUE: u16 = 1;
+// values
+const NF_INET_POST_ROUTING: u32 = 4;
+const NF_IP_PRI_NAT_SRC: i32 = 100;
+const NF_ACCEPT: u32 = 1;
+const NFT_REG_1: u32 = 1;
+const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+const NFT_CMP_EQ: u32 = 0;
+const NFT_CMP_NEQ: u32 = 1;
+/// Offsets of the source and destination addresses in the IPv4 header.
+const IPV4_SADDR: u32 = 12;
+const IPV4_DADDR: u32 = 16;
+
+/// A `NETLINK_NETFILTER` socket opened in the node netns.
+pub(crate) struct Nftables {
+    /// The socket and the next sequence number; one batch at a time.
+    socket: Mutex<(Socket, u32)>,
+}
+
+impl Nftables {
+    /// Opens the socket in the calling thread's netns.
+    pub(crate) fn open() -> io::Result<Nftables> {
+        let mut socket = Socket::new(NETLINK_NETFILTER)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Nftables {
+            socket: Mutex::new((socket, 1)),
+        })
+    }
+
+    /// Replaces the table with one that masquerades `pod_cidr`'s traffic to anywhere outside it.
+    pub(crate) fn masquerade(&self, pod_cidr: Ipv4Net) -> io::Result<()> {
+        self.run(|batch| {
+            delete_table(batch);
+            batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |m| {
+                m.string(NFTA_TABLE_NAME, TABLE);
+            });
+            batch.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, |m| {
+                m.string(NFTA_CHAIN_TABLE, TABLE);
+                m.string(NFTA_CHAIN_NAME, CHAIN);
+                m.nested(NFTA_CHAIN_HOOK, |hook| {
+                    hook.be32(NFTA_HOOK_HOOKNUM, NF_INET_POST_ROUTING);
+                    hook.be32(NFTA_HOOK_PRIORITY, NF_IP_PRI_NAT_SRC as u32);
+                });
+                m.be32(NFTA_CHAIN_POLICY, NF_ACCEPT);
+                m.string(NFTA_CHAIN_TYPE, "nat");
+            });
+            batch.message(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, |m| {
+                m.string(NFTA_RULE_TABLE, TABLE);
+                m.string(NFTA_RULE_CHAIN, CHAIN);
+                m.nested(NFTA_RULE_EXPRESSIONS, |list| {
+                    address_in(list, IPV4_SADDR, pod_cidr, NFT_CMP_EQ);
+                    address_in(list, IPV4_DADDR, pod_cidr, NFT_CMP_NEQ);
+                    expression(list, "masq", |_| {});
+                });
+            });
+        })
+    }
+
+    /// Deletes the table; fine if there is none.
+    pub(crate) fn delete(&self) -> io::Result<()> {
+        self.run(delete_table)
+    }
+
+    /// Sends the messages `build` adds as one batch and waits for every acknowledgement;
+    /// the kernel applies all of them or none.
+    fn run(&self, build: impl FnOnce(&mut Batch)) -> io::Result<()> {
+        let mut guard = self
+            .socket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (socket, seq) = &mut *guard;
+        let mut batch = Batch::new(*seq);
+        batch.control(NFNL_MSG_BATCH_BEGIN);
+        build(&mut batch);
+        batch.control(NFNL_MSG_BATCH_END);
+        *seq = batch.seq;
+        socket.send(&batch.buf, 0)?;
+        // nfnetlink handles the batch inside sendmsg, so every answer is queued by now.
+        let mut acked = 0;
+        while acked < batch.acks {
+            let (reply, _) = socket.recv_from_full()?;
+            acked += check_replies(&reply)?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure the table exists, then deletes it: a delete that cannot fail for its absence.
+fn delete_table(batch: &mut Batch) {
+    batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |m| {
+        m.string(NFTA_TABLE_NAME, TABLE);
+    });
+    batch.message(NFT_MSG_DELTABLE, 0, |m| {
+        m.string(NFTA_TABLE_NAME, TABLE);
+    });
+}
+
+/// `ip saddr|daddr [!=] cidr`: load the address, mask it, compare with the network.
+fn address_in(list: &mut Attrs, offset: u32, cidr: Ipv4Net, op: u32) {
+    expression(list, "payload", |e| {
+        e.be32(NFTA_PAYLOAD_DREG, NFT_REG_1);
+        e.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+        e.be32(NFTA_PAYLOAD_OFFSET, offset);
+        e.be32(NFTA_PAYLOAD_LEN, 4);
+    });
+    expression(list, "bitwise", |e| {
+        e.be32(NFTA_BITWISE_SREG, NFT_REG_1);
+        e.be32(NFTA_BITWISE_DREG, NFT_REG_1);
+        e.be32(NFTA_BITWISE_LEN, 4);
+        e.nested(NFTA_BITWISE_MASK, |d| {
+            d.bytes(NFTA_DATA_VALUE, &cidr.netmask().octets())
+        });
+        e.nested(NFTA_BITWISE_XOR, |d| {
+            d.bytes(NFTA_DATA_VALUE, &Ipv4Addr::UNSPECIFIED.octets())
+        });
+    });
+    expression(list, "cmp", |e| {
+        e.be32(NFTA_CMP_SREG, NFT_REG_1);
+        e.be32(NFTA_CMP_OP, op);
+        e.nested(NFTA_CMP_DATA, |d| {
+            d.bytes(NFTA_DATA_VALUE, &cidr.network().octets())
+        });
+    });
+}
+
+/// One element of a rule's expression list.
+fn expression(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
+    list.nested(NFTA_LIST_ELEM, |elem| {
+        elem.string(NFTA_EXPR_NAME, name);
+        elem.nested(NFTA_EXPR_DATA, data);
+    });
+}
+
+/// Netlink attributes being appended to a buffer.
+struct Attrs<'a>(&'a mut Vec<u8>);
+
+impl Attrs<'_> {
+    fn bytes(&mut self, kind: u16, payload: &[u8]) {
+        let len = u16::try_from(4 + payload.len()).unwrap_or(u16::MAX);
+        self.0.extend_from_slice(&len.to_ne_bytes());
+        self.0.extend_from_slice(&kind.to_ne_bytes());
+        self.0.extend_from_slice(payload);
+        pad(self.0);
+    }
+
+    /// A NUL-terminated string.
+    fn string(&mut self, kind: u16, value: &str) {
+        let mut payload = value.as_bytes().to_vec();
+        payload.push(0);
+        self.bytes(kind, &payload);
+    }
+
+    /// nf_tables reads its 32-bit numbers in network byte order.
+    fn be32(&mut self, kind: u16, value: u32) {
+        self.bytes(kind, &value.to_be_bytes());
+    }
+
+    fn nested(&mut self, kind: u16, inner: impl FnOnce(&mut Attrs)) {
+        let start = self.0.len();
+        self.0.extend_from_slice(&[0; 4]);
+        inner(&mut Attrs(self.0));
+        let len = u16::try_from(self.0.len() - start).unwrap_or(u16::MAX);
+        self.0[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        self.0[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+    }
+}
+
+/// Netlink aligns every attribute to 4 bytes.
+fn pad(buf: &mut Vec<u8>) {
+    buf.resize(buf.len().next_multiple_of(4), 0);
+}
+
+/// Netlink messages being appended to one buffer, with how many acknowledgements they ask for.
+struct Batch {
+    buf: Vec<u8>,
+    seq: u32,
+    acks: usize,
+}
+
+impl Batch {
+    fn new(seq: u32) -> Batch {
+        Batch {
+            buf: Vec::new(),
+            seq,
+            acks: 0,
+        }
+    }
+
+    /// Batch begin/end: no family, the subsystem in `res_id`.
+    fn control(&mut self, kind: u16) {
+        self.push(kind, NLM_F_REQUEST, 0, |_| {});
+    }
+
+    /// An nf_tables message for the `ip` family, acknowledged.
+    fn message(&mut self, kind: u16, flags: u16, attrs: impl FnOnce(&mut Attrs)) {
+        self.acks += 1;
+        let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
+        self.push(kind, NLM_F_REQUEST | NLM_F_ACK | flags, NFPROTO_IPV4, attrs);
+    }
+
+    fn push(&mut self, kind: u16, flags: u16, family: u8, attrs: impl FnOnce(&mut Attrs)) {
+        let start = self.buf.len();
+        // struct nlmsghdr: length (filled in below), type, flags, sequence, port id.
+        self.buf.extend_from_slice(&[0; 4]);
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(&flags.to_ne_bytes());
+        self.buf.extend_from_slice(&self.seq.to_ne_bytes());
+        self.buf.extend_from_slice(&0u32.to_ne_bytes());
+        // struct nfgenmsg: family, version 0, res_id (big-endian).
+        self.buf.push(family);
+        self.buf.push(0);
+        self.buf
+            .extend_from_slice(&NFNL_SUBSYS_NFTABLES.to_be_bytes());
+        attrs(&mut Attrs(&mut self.buf));
+        let len = u32::try_from(self.buf.len() - start).unwrap_or(u32::MAX);
+        self.buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+        self.seq = self.seq.wrapping_add(1);
+    }
+}
+
+/// Walks the netlink messages in `reply`: the number of acknowledgements, or the first error.
+fn check_replies(mut reply: &[u8]) -> io::Result<usize> {
+    let mut acked = 0;
+    while reply.len() >= 16 {
+        let len = u32::from_ne_bytes([reply[0], reply[1], reply[2], reply[3]]) as usize;
+        let kind = u16::from_ne_bytes([reply[4], reply[5]]);
+        if len < 16 || len > reply.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a truncated netlink message from nf_tables",
+            ));
+        }
+        if kind == NLMSG_ERROR && len >= 20 {
+            let code = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
+            if code != 0 {
+                return Err(io::Error::from_raw_os_error(-code));
+            }
+            acked += 1;
+        }
+        reply = &reply[len.next_multiple_of(4).min(reply.len())..];
+    }
+    Ok(acked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_and_nested_lengths_cover_their_children() {
+        let mut buf = Vec::new();
+        let mut attrs = Attrs(&mut buf);
+        attrs.nested(4, |inner| {
+            inner.string(1, "nat"); // 4 + 4 bytes
+            inner.be32(2, 100); // 4 + 4 bytes
+        });
+        assert_eq!(buf.len(), 20);
+        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), 20);
+        assert_eq!(u16::from_ne_bytes([buf[2], buf[3]]), 4 | NLA_F_NESTED);
+        assert_eq!(&buf[8..11], b"nat");
+        assert_eq!(&buf[16..20], &100u32.to_be_bytes());
+    }
+
+    #[test]
+    fn a_batch_counts_the_acknowledgements_it_asks_for() {
+        let mut batch = Batch::new(7);
+        batch.control(NFNL_MSG_BATCH_BEGIN);
+        delete_table(&mut batch);
+        batch.control(NFNL_MSG_BATCH_END);
+        assert_eq!(batch.acks, 2);
+        assert_eq!(batch.seq, 11);
+        // The first message: batch begin, 20 bytes, subsystem in res_id.
+        assert_eq!(
+            u32::from_ne_bytes([batch.buf[0], batch.buf[1], batch.buf[2], batch.buf[3]]),
+            20
+        );
+        assert_eq!(&batch.buf[18..20], &NFNL_SUBSYS_NFTABLES.to_be_bytes());
+    }
+
+    #[test]
+    fn replies_give_acks_or_the_first_error() {
+        let message = |code: i32| {
+            let mut m = Vec::new();
+            m.extend_from_slice(&36u32.to_ne_bytes());
+            m.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            m.extend_from_slice(&[0; 10]);
+            m.extend_from_slice(&code.to_ne_bytes());
+            m.extend_from_slice(&[0; 16]);
+            m
+        };
+        let acks = [message(0), message(0)].concat();
+        assert_eq!(check_replies(&acks).expect("acks"), 2);
+        let error = [message(0), message(-22)].concat();
+        assert_eq!(
+            check_replies(&error).expect_err("EINVAL").raw_os_error(),
+            Some(22)
+        );
+    }
+}
