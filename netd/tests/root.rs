@@ -416,21 +416,12 @@ fn failed_create_removes_the_netns_and_veth_it_made() {
 /// Deletes the bridge and makes a veth pair `kubicle0`/`kubicle0p` in its place, over a
 /// netlink connection of the test's own.
 async fn replace_bridge_with_a_veth() {
-    use futures_util::TryStreamExt;
     let (connection, handle, _) = rtnetlink::new_connection().expect("netlink");
     tokio::spawn(connection);
-    let bridge = handle
-        .link()
-        .get()
-        .match_name("kubicle0")
-        .execute()
-        .try_next()
-        .await
-        .expect("look up bridge")
-        .expect("bridge exists");
+    let bridge = link_index(&handle, "kubicle0").await;
     handle
         .link()
-        .del(bridge.header.index)
+        .del(bridge)
         .execute()
         .await
         .expect("delete bridge");
