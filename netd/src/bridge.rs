@@ -160,7 +160,9 @@ mod tests {
     async fn a_kernel_without_nat_still_gets_a_node_network() {
         let fake = Fake::new();
         fake.fail_on("masquerade");
-        ensure(&fake, &node()).await.expect("ensure without masquerade");
+        ensure(&fake, &node())
+            .await
+            .expect("ensure without masquerade");
         assert!(fake.calls().contains(&"node: set_up kubicle0".to_owned()));
     }
 

@@ -663,10 +663,10 @@ impl WatchStream {
 mod tests {
     use super::*;
 
-    fn parse(
-        group: &str,
-        segs: &[&str],
-    ) -> Result<(String, Option<String>, Option<String>, Option<String>), ApiError> {
+    /// Resource plural, then the optional namespace, name and subresource.
+    type Parsed = (String, Option<String>, Option<String>, Option<String>);
+
+    fn parse(group: &str, segs: &[&str]) -> Result<Parsed, ApiError> {
         let t = Target::parse(group, "v1", segs)?;
         Ok((
             t.resource.plural.to_string(),
