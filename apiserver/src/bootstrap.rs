@@ -43,7 +43,8 @@ async fn ensure(
     Ok(())
 }
 
-/// Makes sure the bootstrap objects exist and point at this start's API port and node IP.
+/// Makes sure the bootstrap objects exist and point at this start's API port, the address pods
+/// reach the API server at, and the node IP.
 pub async fn ensure_system_objects(api: &Api) -> Result<(), ApiError> {
     let cluster = api.cluster().clone();
     let api_port = cluster.api_port;
