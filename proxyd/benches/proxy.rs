@@ -12,6 +12,11 @@
 //! in front of the same backend, measured in the same runs, so proxyd's ratios can be read
 //! against what a userspace proxy reaches on this machine at all.
 //!
+//! `PROXYD_BENCH_KERNEL_VIP=<ip>` adds a kernel reference: connections to `<ip>:<backend
+//! port>`, which the caller has the kernel DNAT to the backend (`bench/proxy.sh` does it with an
+//! nftables `output` rule when `nft` is installed). It shows what a kernel data path (conntrack
+//! and NAT, as kube-proxy's nftables mode) would give on the same machine in the same runs.
+//!
 //! Each figure is the median of `PROXYD_BENCH_RUNS` runs (default 5). The proxy runs on a
 //! runtime of its own, the clients and the backend on another, as if in separate processes.
 //! `PROXYD_BENCH_QUICK=1` shrinks every measurement for a smoke run; `PROXYD_BENCH_ONLY=ab`
@@ -507,6 +512,13 @@ fn main() {
     ];
     if let Some(haproxy) = &haproxy {
         targets.push(("haproxy", haproxy.address, Cpu::Process(haproxy.child.id())));
+    }
+    if let Ok(vip) = std::env::var("PROXYD_BENCH_KERNEL_VIP") {
+        let vip: IpAddr = vip
+            .parse()
+            .expect("PROXYD_BENCH_KERNEL_VIP is an IP address");
+        // The kernel does the work in the client's and backend's own threads: no CPU to read.
+        targets.push(("nft dnat", SocketAddr::new(vip, backend.port()), Cpu::None));
     }
     // Its threads live one connection each, so their CPU time cannot be read afterwards.
     targets.push(("ceiling", ceiling_forwarder(backend), Cpu::None));
