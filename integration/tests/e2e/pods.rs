@@ -274,6 +274,19 @@ fn reset_removes_what_a_crashed_cluster_left() {
         .flat_map(|procs| procs.lines().map(str::to_string).collect::<Vec<_>>())
         .collect();
     assert!(!pids.is_empty(), "the pod's process is in its cgroup");
+    // The node masquerades pod traffic bound outside the pod network (netd's nf_tables table).
+    let table = integration::run(
+        c.on_node("nft").args(["list", "table", "ip", "kubicle"]),
+        None,
+        wait(),
+    );
+    assert!(
+        table
+            .success()
+            .contains("ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade"),
+        "{}",
+        table.stdout
+    );
     // A crash leaves the pod's processes running.
     c.kill9();
     assert!(
@@ -308,6 +321,12 @@ fn reset_removes_what_a_crashed_cluster_left() {
         !routes.success().contains("10.96.0.0/12"),
         "the Service CIDR's unreachable route is gone: {}",
         routes.stdout
+    );
+    let tables = integration::run(c.on_node("nft").args(["list", "tables"]), None, wait());
+    assert!(
+        !tables.success().contains("kubicle"),
+        "netd's nf_tables table is gone: {}",
+        tables.stdout
     );
     let holder = c.netns_pid().expect("the cluster's namespaces");
     let mounts = std::fs::read_to_string(format!("/proc/{holder}/mountinfo")).expect("mountinfo");
