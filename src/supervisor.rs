@@ -45,7 +45,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("read the API server's address")?;
-    let (pod_listener, api_ip) = api_for_pods(netd.as_deref(), address, &config).await?;
+    let (pod_listener, api_ip) = api_for_pods(netd.as_deref(), address, &config).await;
     let cluster = config.cluster(address.port(), api_ip);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
@@ -190,25 +190,30 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
 /// Where pods reach the API server (the `kubernetes` Service's endpoint), and the extra
 /// listener that needs: with pods and a loopback `--listen`, the node's gateway at the same
 /// port; with an unspecified `--listen`, the gateway (or the node IP without pods), which the
-/// one listener already covers; with a routable `--listen`, that address; else nowhere.
+/// one listener already covers; with a routable `--listen`, that address; else (or when the
+/// gateway's port is taken) nowhere.
 async fn api_for_pods(
     netd: Option<&netd::Netd>,
     address: std::net::SocketAddr,
     config: &Config,
-) -> anyhow::Result<(Option<tokio::net::TcpListener>, Option<std::net::Ipv4Addr>)> {
-    Ok(match (netd, address.ip()) {
+) -> (Option<tokio::net::TcpListener>, Option<std::net::Ipv4Addr>) {
+    match (netd, address.ip()) {
         (Some(netd), ip) if ip.is_unspecified() => (None, Some(netd.gateway())),
         (None, ip) if ip.is_unspecified() => (None, Some(config.node_ip)),
         (Some(netd), ip) if ip.is_loopback() => {
             let gateway = std::net::SocketAddr::from((netd.gateway(), address.port()));
-            let listener = tokio::net::TcpListener::bind(gateway)
-                .await
-                .with_context(|| format!("bind the API server for pods to {gateway}"))?;
-            (Some(listener), Some(netd.gateway()))
+            match tokio::net::TcpListener::bind(gateway).await {
+                Ok(listener) => (Some(listener), Some(netd.gateway())),
+                // Pods lose in-cluster access to the API; the cluster still runs.
+                Err(error) => {
+                    tracing::warn!(%gateway, %error, "cannot listen for pods: default/kubernetes gets no endpoints");
+                    (None, None)
+                }
+            }
         }
         (_, std::net::IpAddr::V4(ip)) if !ip.is_loopback() => (None, Some(ip)),
         _ => (None, None),
-    })
+    }
 }
 
 /// `up -f`: applies the manifests, waits until they are ready, prints the map on stdout.
