@@ -99,6 +99,9 @@ impl Nftables {
         let mut socket = Socket::new(NETLINK_NETFILTER)?;
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
+        // nfnetlink handles a batch inside sendmsg, so every answer is queued when send
+        // returns: a receive that would block means an answer that will never come.
+        socket.set_non_blocking(true)?;
         Ok(Nftables {
             socket: Mutex::new((socket, 1)),
         })
@@ -152,10 +155,18 @@ impl Nftables {
         batch.control(NFNL_MSG_BATCH_END);
         *seq = batch.seq;
         socket.send(&batch.buf, 0)?;
-        // nfnetlink handles the batch inside sendmsg, so every answer is queued by now.
         let mut acked = 0;
         while acked < batch.acks {
-            let (reply, _) = socket.recv_from_full()?;
+            let reply = match socket.recv_from_full() {
+                Ok((reply, _)) => reply,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::other(format!(
+                        "nf_tables acknowledged {acked} of {} messages",
+                        batch.acks
+                    )));
+                }
+                Err(error) => return Err(error),
+            };
             acked += check_replies(&reply)?;
         }
         Ok(())
