@@ -48,7 +48,7 @@ pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Err
     // could never find their way back to a pod address nobody outside routes.
     ns.write_sysctl("net/ipv4/ip_forward", "1")?;
     // A kernel without nf_tables NAT still runs pods; they only cannot leave the node.
-    if let Err(error) = ns.masquerade(node.pod_cidr) {
+    if let Err(error) = ns.set_nat(node.pod_cidr, &[]) {
         tracing::warn!(error = %error, source = ?std::error::Error::source(&error),
             "pods cannot reach beyond the node: no masquerade for their traffic");
     }
@@ -151,7 +151,7 @@ mod tests {
                 "node: addresses kubicle0",
                 "node: add_address kubicle0 10.244.0.1/16",
                 "write_sysctl net/ipv4/ip_forward=1",
-                "masquerade 10.244.0.0/16",
+                "set_nat 10.244.0.0/16 services=0",
             ]
         );
     }
@@ -159,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn a_kernel_without_nat_still_gets_a_node_network() {
         let fake = Fake::new();
-        fake.fail_on("masquerade");
+        fake.fail_on("set_nat");
         ensure(&fake, &node())
             .await
             .expect("ensure without masquerade");

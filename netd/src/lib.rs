@@ -44,7 +44,7 @@ use tracing::info;
 pub use config::Config;
 pub use error::Error;
 pub use ipam::Ipam;
-pub use sys::in_netns;
+pub use sys::{ServiceNat, in_netns};
 
 use config::Node;
 
@@ -133,6 +133,15 @@ impl Netd {
     /// reconciled (deleted) like the rest.
     pub fn pod_networks(&self) -> Result<Vec<String>, Error> {
         pod_net::list(&self.sys, &self.node)
+    }
+
+    /// Makes the kernel send new connections to each of `services` to one of its endpoints at
+    /// random (DNAT, masqueraded as the node), replacing the previous set; the pod masquerade
+    /// rule stays. Established connections keep their endpoint (conntrack). An empty list
+    /// leaves only the masquerade rule.
+    pub fn set_service_nat(&self, services: &[ServiceNat]) -> Result<(), Error> {
+        use sys::Namespaces;
+        self.sys.set_nat(self.node.pod_cidr, services)
     }
 
     /// Adds `ip/32` to the bridge (a Service VIP, the DNS IP), so that local listeners can bind

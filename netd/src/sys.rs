@@ -29,6 +29,8 @@ mod netlink;
 mod netns;
 mod nftables;
 
+pub use nftables::ServiceNat;
+
 pub(crate) use netlink::Netlink;
 pub use netns::in_netns;
 
@@ -125,9 +127,10 @@ pub(crate) trait Namespaces: Send + Sync {
     fn list_netns(&self, dir: &Path) -> Result<Vec<String>, Error>;
     /// Writes `value` to `/proc/sys/<key>` for the node netns.
     fn write_sysctl(&self, key: &str, value: &str) -> Result<(), Error>;
-    /// Sets netd's nf_tables table in the node netns to masquerade traffic from `pod_cidr`
-    /// to anywhere outside it (replacing what the table held).
-    fn masquerade(&self, pod_cidr: Ipv4Net) -> Result<(), Error>;
+    /// Replaces netd's nf_tables table in the node netns: traffic from `pod_cidr` to anywhere
+    /// outside it is masqueraded, and new connections to `services` are sent to their
+    /// endpoints (see [`ServiceNat`]).
+    fn set_nat(&self, pod_cidr: Ipv4Net, services: &[ServiceNat]) -> Result<(), Error>;
     /// Deletes netd's nf_tables table. Already gone is fine.
     fn delete_nftables(&self) -> Result<(), Error>;
 }
@@ -188,11 +191,11 @@ impl Namespaces for Linux {
         netns::write_sysctl(key, value)
     }
 
-    fn masquerade(&self, pod_cidr: Ipv4Net) -> Result<(), Error> {
+    fn set_nat(&self, pod_cidr: Ipv4Net, services: &[ServiceNat]) -> Result<(), Error> {
         self.nftables
-            .masquerade(pod_cidr)
+            .apply(pod_cidr, services)
             .map_err(|source| Error::Nftables {
-                action: "set the pod masquerade rule (table ip kubicle)",
+                action: "replace table ip kubicle",
                 source,
             })
     }

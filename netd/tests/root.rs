@@ -666,6 +666,83 @@ fn pods_reach_beyond_the_node_from_the_node_address() {
     });
 }
 
+/// Answers `n` connections on `listener` with `id`, each after its first bytes.
+fn serve_id(listener: TcpListener, id: &'static str, n: usize) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        for _ in 0..n {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut buffer = [0u8; 64];
+            if stream.read(&mut buffer).is_ok() {
+                let _ = stream.write_all(id.as_bytes());
+            }
+        }
+    })
+}
+
+#[test]
+fn service_nat_spreads_new_connections_over_endpoints() {
+    sandboxed("nat", |run_dir| async move {
+        let netd = Netd::start(config(&run_dir)).await.expect("start");
+        let (ip_a, ip_b, ip_c) = (
+            Ipv4Addr::new(10, 244, 0, 2),
+            Ipv4Addr::new(10, 244, 0, 3),
+            Ipv4Addr::new(10, 244, 0, 4),
+        );
+        let a = netd.create_pod_network("a", ip_a).await.expect("pod a");
+        let b = netd.create_pod_network("b", ip_b).await.expect("pod b");
+        let c = netd.create_pod_network("c", ip_c).await.expect("pod c");
+        let listener_a = listen_in(&a.netns_path, ip_a);
+        let listener_b = listen_in(&b.netns_path, ip_b);
+        let port = |l: &TcpListener| l.local_addr().expect("addr").port();
+        let endpoints = vec![
+            SocketAddrV4::new(ip_a, port(&listener_a)),
+            SocketAddrV4::new(ip_b, port(&listener_b)),
+        ];
+        // As proxyd keeps them: the ClusterIP is also a local address of the node.
+        let vip = Ipv4Addr::new(10, 96, 0, 50);
+        netd.add_local_address(vip).await.expect("vip");
+        netd.set_service_nat(&[netd::ServiceNat {
+            vip,
+            protocol: 6,
+            port: 80,
+            endpoints,
+        }])
+        .expect("service nat");
+        let (from_pods, hairpin, from_node) = (40, 5, 5);
+        let total = from_pods + hairpin + from_node;
+        let server_a = serve_id(listener_a, "a", total);
+        let server_b = serve_id(listener_b, "b", total);
+        let to = SocketAddr::from((vip, 80));
+        let mut answers = std::collections::BTreeMap::new();
+        for _ in 0..from_pods {
+            let (id, _) = talk_from(&c.netns_path, to).expect("pod c reaches the service");
+            *answers.entry(id).or_insert(0) += 1;
+        }
+        assert_eq!(answers.len(), 2, "both endpoints answer: {answers:?}");
+        // Hairpin: a pod through its own Service, possibly to itself.
+        for _ in 0..hairpin {
+            let (id, _) = talk_from(&a.netns_path, to).expect("pod a reaches its own service");
+            assert!(id == "a" || id == "b", "{id}");
+        }
+        // From the node itself (the output hook).
+        for _ in 0..from_node {
+            let mut stream = TcpStream::connect_timeout(&to, CONNECT_TIMEOUT).expect("node");
+            stream.write_all(b"ping").expect("write");
+            let mut id = String::new();
+            stream.read_to_string(&mut id).expect("read");
+            assert!(id == "a" || id == "b", "{id}");
+        }
+        // An empty list leaves only the masquerade: the VIP is a plain local address again,
+        // where nothing listens.
+        netd.set_service_nat(&[]).expect("no services");
+        let refused = talk_from(&c.netns_path, to).expect_err("nothing behind the vip");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        drop((server_a, server_b));
+    });
+}
+
 #[test]
 fn teardown_removes_bridge_pods_and_netns_dir() {
     sandboxed("teardown", |run_dir| async move {

@@ -633,8 +633,8 @@ impl Namespaces for Fake {
         Ok(())
     }
 
-    fn masquerade(&self, pod_cidr: Ipv4Net) -> Result<(), Error> {
-        self.nftables_call(format!("masquerade {pod_cidr}"))
+    fn set_nat(&self, pod_cidr: Ipv4Net, services: &[super::ServiceNat]) -> Result<(), Error> {
+        self.nftables_call(format!("set_nat {pod_cidr} services={}", services.len()))
     }
 
     fn delete_nftables(&self) -> Result<(), Error> {

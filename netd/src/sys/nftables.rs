@@ -3,19 +3,35 @@
 //!
 //! The messages are encoded here after `include/uapi/linux/netfilter/nf_tables.h` and
 //! `nfnetlink.h`: no maintained crate speaks nf_tables over netlink (rustables is GPL-3.0,
-//! nf_tables 0.1 is days old), and netd needs only tables, one base chain and rules made of
+//! nf_tables 0.1 is new), and netd needs only tables, chains, verdict maps and rules made of
 //! a handful of expressions. `netlink-sys` (already under rtnetlink) owns the socket.
 //!
-//! Today the table holds what pods need to reach beyond the node: a `postrouting` NAT chain
-//! that masquerades traffic from the pod CIDR to anywhere outside it, as the CNI bridge
-//! plugin's `ipMasq` does. In `nft` terms:
+//! The table holds what pods need to reach beyond the node (masquerade of traffic from the
+//! pod CIDR to anywhere outside it, as the CNI bridge plugin's `ipMasq` does) and, when
+//! given, a kernel data path for Services in the shape of kube-proxy's nftables mode: a
+//! verdict map from `ip daddr . meta l4proto . th dport` to a chain per Service port, which
+//! picks an endpoint chain with `numgen random`, which DNATs. DNAT'd traffic is masqueraded
+//! as the node, so answers between pods on the bridge and hairpin traffic come back through
+//! conntrack (no br_netfilter needed), and backends see the node as the client, as with the
+//! userspace proxy. In `nft` terms (`nft list table ip kubicle`):
 //!
 //! ```text
 //! table ip kubicle {
+//!     map service-ips { type ipv4_addr . inet_proto . inet_service : verdict
+//!                       elements = { 10.96.0.50 . tcp . 80 : goto svc-0 } }
+//!     map svc-0-endpoints { type integer : verdict
+//!                           elements = { 0 : goto ep-0-0, 1 : goto ep-0-1 } }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
 //!         ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade
+//!         ct status dnat masquerade
 //!     }
+//!     chain prerouting { type nat hook prerouting priority dstnat; jump services }
+//!     chain output { type nat hook output priority -100; jump services }
+//!     chain services { ip daddr . meta l4proto . th dport vmap @service-ips }
+//!     chain svc-0 { numgen random mod 2 vmap @svc-0-endpoints }
+//!     chain ep-0-0 { dnat to 10.244.0.2:8080 }
+//!     chain ep-0-1 { dnat to 10.244.0.3:8080 }
 //! }
 //! ```
 
@@ -83,6 +99,68 @@ const NFT_REG_1: u32 = 1;
 const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 const NFT_CMP_EQ: u32 = 0;
 const NFT_CMP_NEQ: u32 = 1;
+const NFT_MSG_NEWSET: u16 = 9;
+const NFT_MSG_NEWSETELEM: u16 = 12;
+const NFTA_SET_TABLE: u16 = 1;
+const NFTA_SET_NAME: u16 = 2;
+const NFTA_SET_FLAGS: u16 = 3;
+const NFTA_SET_KEY_TYPE: u16 = 4;
+const NFTA_SET_KEY_LEN: u16 = 5;
+const NFTA_SET_DATA_TYPE: u16 = 6;
+const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+const NFTA_SET_ELEM_KEY: u16 = 1;
+const NFTA_SET_ELEM_DATA: u16 = 2;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+const NFTA_IMMEDIATE_DREG: u16 = 1;
+const NFTA_IMMEDIATE_DATA: u16 = 2;
+const NFTA_LOOKUP_SET: u16 = 1;
+const NFTA_LOOKUP_SREG: u16 = 2;
+const NFTA_LOOKUP_DREG: u16 = 3;
+const NFTA_NG_DREG: u16 = 1;
+const NFTA_NG_MODULUS: u16 = 2;
+const NFTA_NG_TYPE: u16 = 3;
+const NFTA_META_DREG: u16 = 1;
+const NFTA_META_KEY: u16 = 2;
+const NFTA_CT_DREG: u16 = 1;
+const NFTA_CT_KEY: u16 = 2;
+const NFTA_NAT_TYPE: u16 = 1;
+const NFTA_NAT_FAMILY: u16 = 2;
+const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
+const NFT_SET_MAP: u32 = 0x8;
+const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
+const NFT_JUMP: i32 = -3;
+const NFT_GOTO: i32 = -4;
+const NFT_REG_VERDICT: u32 = 0;
+const NFT_REG32_00: u32 = 8;
+const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+const NFT_META_L4PROTO: u32 = 16;
+const NFT_CT_STATUS: u32 = 2;
+const IPS_DST_NAT: u32 = 0x20;
+const NFT_NG_RANDOM: u32 = 1;
+const NFT_NAT_DNAT: u32 = 1;
+const NF_INET_PRE_ROUTING: u32 = 0;
+const NF_INET_LOCAL_OUT: u32 = 3;
+const NF_IP_PRI_NAT_DST: i32 = -100;
+
+/// One Service port whose new connections the kernel sends to one of `endpoints` at random.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNat {
+    /// The ClusterIP.
+    pub vip: Ipv4Addr,
+    /// The IP protocol number: 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    /// The Service port.
+    pub port: u16,
+    /// Where connections go; a Service port without endpoints is left out.
+    pub endpoints: Vec<std::net::SocketAddrV4>,
+}
+
 /// Offsets of the source and destination addresses in the IPv4 header.
 const IPV4_SADDR: u32 = 12;
 const IPV4_DADDR: u32 = 16;
@@ -107,32 +185,151 @@ impl Nftables {
         })
     }
 
-    /// Replaces the table with one that masquerades `pod_cidr`'s traffic to anywhere outside it.
-    pub(crate) fn masquerade(&self, pod_cidr: Ipv4Net) -> io::Result<()> {
+    /// Replaces the table: pod traffic to outside `pod_cidr` is masqueraded, and new
+    /// connections to each of `services` go to one of its endpoints (DNAT), masqueraded as the
+    /// node on their way (as the userspace proxy's are), which also covers hairpin traffic and
+    /// answers between pods on the bridge.
+    pub(crate) fn apply(&self, pod_cidr: Ipv4Net, services: &[ServiceNat]) -> io::Result<()> {
+        let services: Vec<&ServiceNat> = services
+            .iter()
+            .filter(|s| !s.endpoints.is_empty())
+            .collect();
         self.run(|batch| {
             delete_table(batch);
             batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |m| {
                 m.string(NFTA_TABLE_NAME, TABLE);
             });
-            batch.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, |m| {
-                m.string(NFTA_CHAIN_TABLE, TABLE);
-                m.string(NFTA_CHAIN_NAME, CHAIN);
-                m.nested(NFTA_CHAIN_HOOK, |hook| {
-                    hook.be32(NFTA_HOOK_HOOKNUM, NF_INET_POST_ROUTING);
-                    hook.be32(NFTA_HOOK_PRIORITY, NF_IP_PRI_NAT_SRC as u32);
-                });
-                m.be32(NFTA_CHAIN_POLICY, NF_ACCEPT);
-                m.string(NFTA_CHAIN_TYPE, "nat");
+            base_chain(batch, CHAIN, NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
+            rule(batch, CHAIN, |list| {
+                address_in(list, IPV4_SADDR, pod_cidr, NFT_CMP_EQ);
+                address_in(list, IPV4_DADDR, pod_cidr, NFT_CMP_NEQ);
+                expression(list, "masq", |_| {});
             });
-            batch.message(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, |m| {
-                m.string(NFTA_RULE_TABLE, TABLE);
-                m.string(NFTA_RULE_CHAIN, CHAIN);
-                m.nested(NFTA_RULE_EXPRESSIONS, |list| {
-                    address_in(list, IPV4_SADDR, pod_cidr, NFT_CMP_EQ);
-                    address_in(list, IPV4_DADDR, pod_cidr, NFT_CMP_NEQ);
-                    expression(list, "masq", |_| {});
+            if services.is_empty() {
+                return;
+            }
+            rule(batch, CHAIN, |list| {
+                expression(list, "ct", |e| {
+                    e.be32(NFTA_CT_DREG, NFT_REG_1);
+                    e.be32(NFTA_CT_KEY, NFT_CT_STATUS);
                 });
+                expression(list, "bitwise", |e| {
+                    e.be32(NFTA_BITWISE_SREG, NFT_REG_1);
+                    e.be32(NFTA_BITWISE_DREG, NFT_REG_1);
+                    e.be32(NFTA_BITWISE_LEN, 4);
+                    e.nested(NFTA_BITWISE_MASK, |d| {
+                        d.bytes(NFTA_DATA_VALUE, &IPS_DST_NAT.to_ne_bytes())
+                    });
+                    e.nested(NFTA_BITWISE_XOR, |d| {
+                        d.bytes(NFTA_DATA_VALUE, &0u32.to_ne_bytes())
+                    });
+                });
+                expression(list, "cmp", |e| {
+                    e.be32(NFTA_CMP_SREG, NFT_REG_1);
+                    e.be32(NFTA_CMP_OP, NFT_CMP_NEQ);
+                    e.nested(NFTA_CMP_DATA, |d| {
+                        d.bytes(NFTA_DATA_VALUE, &0u32.to_ne_bytes())
+                    });
+                });
+                expression(list, "masq", |_| {});
             });
+            base_chain(batch, "prerouting", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
+            base_chain(batch, "output", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST);
+            plain_chain(batch, "services");
+            for (i, service) in services.iter().enumerate() {
+                plain_chain(batch, &format!("svc-{i}"));
+                for j in 0..service.endpoints.len() {
+                    plain_chain(batch, &format!("ep-{i}-{j}"));
+                }
+            }
+            let mut set_id = 0;
+            // The key type is for `nft list` only (nft's datatype ids; a concatenation is
+            // `(a << 6 | b) << 6 | c`); the kernel goes by the key length.
+            let mut verdict_map = |batch: &mut Batch, name: &str, key_type: u32, key_len: u32| {
+                set_id += 1;
+                let id = set_id;
+                batch.message(NFT_MSG_NEWSET, NLM_F_CREATE, |m| {
+                    m.string(NFTA_SET_TABLE, TABLE);
+                    m.string(NFTA_SET_NAME, name);
+                    m.be32(NFTA_SET_FLAGS, NFT_SET_MAP);
+                    m.be32(NFTA_SET_KEY_TYPE, key_type);
+                    m.be32(NFTA_SET_KEY_LEN, key_len);
+                    m.be32(NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
+                    m.be32(NFTA_SET_ID, id);
+                });
+            };
+            // ip daddr . meta l4proto . th dport, each field in a 4-byte register.
+            const IPV4_ADDR: u32 = 7;
+            const INET_PROTO: u32 = 12;
+            const INET_SERVICE: u32 = 13;
+            const INTEGER: u32 = 4;
+            let concat = ((IPV4_ADDR << 6) | INET_PROTO) << 6 | INET_SERVICE;
+            verdict_map(batch, "service-ips", concat, 12);
+            for i in 0..services.len() {
+                verdict_map(batch, &format!("svc-{i}-endpoints"), INTEGER, 4);
+            }
+            elements(
+                batch,
+                "service-ips",
+                services.iter().enumerate().map(|(i, s)| {
+                    let mut key = Vec::with_capacity(12);
+                    key.extend_from_slice(&s.vip.octets());
+                    key.extend_from_slice(&[s.protocol, 0, 0, 0]);
+                    key.extend_from_slice(&s.port.to_be_bytes());
+                    key.extend_from_slice(&[0, 0]);
+                    (key, format!("svc-{i}"))
+                }),
+            );
+            for (i, service) in services.iter().enumerate() {
+                let n = u32::try_from(service.endpoints.len()).unwrap_or(u32::MAX);
+                elements(
+                    batch,
+                    &format!("svc-{i}-endpoints"),
+                    (0..n).map(|j| (j.to_ne_bytes().to_vec(), format!("ep-{i}-{j}"))),
+                );
+                rule(batch, &format!("svc-{i}"), |list| {
+                    expression(list, "numgen", |e| {
+                        e.be32(NFTA_NG_DREG, NFT_REG32_00);
+                        e.be32(NFTA_NG_MODULUS, n);
+                        e.be32(NFTA_NG_TYPE, NFT_NG_RANDOM);
+                    });
+                    lookup(list, &format!("svc-{i}-endpoints"));
+                });
+                for (j, endpoint) in service.endpoints.iter().enumerate() {
+                    rule(batch, &format!("ep-{i}-{j}"), |list| {
+                        immediate(list, NFT_REG32_00, &endpoint.ip().octets());
+                        immediate(list, NFT_REG32_00 + 1, &endpoint.port().to_be_bytes());
+                        expression(list, "nat", |e| {
+                            e.be32(NFTA_NAT_TYPE, NFT_NAT_DNAT);
+                            e.be32(NFTA_NAT_FAMILY, u32::from(NFPROTO_IPV4));
+                            e.be32(NFTA_NAT_REG_ADDR_MIN, NFT_REG32_00);
+                            e.be32(NFTA_NAT_REG_PROTO_MIN, NFT_REG32_00 + 1);
+                        });
+                    });
+                }
+            }
+            rule(batch, "services", |list| {
+                expression(list, "payload", |e| {
+                    e.be32(NFTA_PAYLOAD_DREG, NFT_REG32_00);
+                    e.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+                    e.be32(NFTA_PAYLOAD_OFFSET, IPV4_DADDR);
+                    e.be32(NFTA_PAYLOAD_LEN, 4);
+                });
+                expression(list, "meta", |e| {
+                    e.be32(NFTA_META_DREG, NFT_REG32_00 + 1);
+                    e.be32(NFTA_META_KEY, NFT_META_L4PROTO);
+                });
+                expression(list, "payload", |e| {
+                    e.be32(NFTA_PAYLOAD_DREG, NFT_REG32_00 + 2);
+                    e.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+                    e.be32(NFTA_PAYLOAD_OFFSET, 2);
+                    e.be32(NFTA_PAYLOAD_LEN, 2);
+                });
+                lookup(list, "service-ips");
+            });
+            for base in ["prerouting", "output"] {
+                rule(batch, base, |list| verdict(list, NFT_JUMP, "services"));
+            }
         })
     }
 
@@ -180,6 +377,85 @@ fn delete_table(batch: &mut Batch) {
     });
     batch.message(NFT_MSG_DELTABLE, 0, |m| {
         m.string(NFTA_TABLE_NAME, TABLE);
+    });
+}
+
+/// A NAT base chain on `hook` at `priority`, accepting by default.
+fn base_chain(batch: &mut Batch, name: &str, hook: u32, priority: i32) {
+    batch.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, |m| {
+        m.string(NFTA_CHAIN_TABLE, TABLE);
+        m.string(NFTA_CHAIN_NAME, name);
+        m.nested(NFTA_CHAIN_HOOK, |h| {
+            h.be32(NFTA_HOOK_HOOKNUM, hook);
+            h.be32(NFTA_HOOK_PRIORITY, priority as u32);
+        });
+        m.be32(NFTA_CHAIN_POLICY, NF_ACCEPT);
+        m.string(NFTA_CHAIN_TYPE, "nat");
+    });
+}
+
+/// A chain reached only by jumps.
+fn plain_chain(batch: &mut Batch, name: &str) {
+    batch.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, |m| {
+        m.string(NFTA_CHAIN_TABLE, TABLE);
+        m.string(NFTA_CHAIN_NAME, name);
+    });
+}
+
+/// A rule appended to `chain`.
+fn rule(batch: &mut Batch, chain: &str, expressions: impl FnOnce(&mut Attrs)) {
+    batch.message(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, |m| {
+        m.string(NFTA_RULE_TABLE, TABLE);
+        m.string(NFTA_RULE_CHAIN, chain);
+        m.nested(NFTA_RULE_EXPRESSIONS, expressions);
+    });
+}
+
+/// The elements of verdict map `set`: each key → goto its chain.
+fn elements(batch: &mut Batch, set: &str, entries: impl Iterator<Item = (Vec<u8>, String)>) {
+    batch.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, |m| {
+        m.string(NFTA_SET_ELEM_LIST_TABLE, TABLE);
+        m.string(NFTA_SET_ELEM_LIST_SET, set);
+        m.nested(NFTA_SET_ELEM_LIST_ELEMENTS, |list| {
+            for (key, chain) in entries {
+                list.nested(NFTA_LIST_ELEM, |elem| {
+                    elem.nested(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &key));
+                    elem.nested(NFTA_SET_ELEM_DATA, |d| verdict_data(d, NFT_GOTO, &chain));
+                });
+            }
+        });
+    });
+}
+
+fn verdict_data(data: &mut Attrs, code: i32, chain: &str) {
+    data.nested(NFTA_DATA_VERDICT, |v| {
+        v.be32(NFTA_VERDICT_CODE, code as u32);
+        v.string(NFTA_VERDICT_CHAIN, chain);
+    });
+}
+
+/// `jump|goto chain` as an expression.
+fn verdict(list: &mut Attrs, code: i32, chain: &str) {
+    expression(list, "immediate", |e| {
+        e.be32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+        e.nested(NFTA_IMMEDIATE_DATA, |d| verdict_data(d, code, chain));
+    });
+}
+
+/// Loads `value` into register `reg`.
+fn immediate(list: &mut Attrs, reg: u32, value: &[u8]) {
+    expression(list, "immediate", |e| {
+        e.be32(NFTA_IMMEDIATE_DREG, reg);
+        e.nested(NFTA_IMMEDIATE_DATA, |d| d.bytes(NFTA_DATA_VALUE, value));
+    });
+}
+
+/// Looks the key starting at register 8 up in verdict map `set` and follows the verdict.
+fn lookup(list: &mut Attrs, set: &str) {
+    expression(list, "lookup", |e| {
+        e.string(NFTA_LOOKUP_SET, set);
+        e.be32(NFTA_LOOKUP_SREG, NFT_REG32_00);
+        e.be32(NFTA_LOOKUP_DREG, NFT_REG_VERDICT);
     });
 }
 
