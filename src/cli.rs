@@ -146,6 +146,20 @@ pub(crate) struct UpArgs {
     /// TTL of the cluster DNS's answers, in seconds.
     #[arg(long, default_value_t = 30)]
     pub(crate) dns_ttl: u32,
+    /// How ClusterIP traffic is carried: `userspace` (proxyd's listeners, which also try
+    /// another endpoint when one refuses) or `nftables` (the kernel DNATs the ClusterIP ports
+    /// it can serve exactly, as kube-proxy's nftables mode; the listeners serve the rest).
+    #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
+    pub(crate) proxy_mode: ProxyMode,
+}
+
+/// How ClusterIP traffic is carried (`--proxy-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProxyMode {
+    /// proxyd's userspace listeners only.
+    Userspace,
+    /// The kernel (netd's nftables DNAT) where it can, the listeners for the rest.
+    Nftables,
 }
 
 /// A command that only needs the data directory.

@@ -87,6 +87,9 @@ pub(crate) struct Config {
     pub(crate) dns_listen: Vec<SocketAddr>,
     /// TTL of the cluster DNS's answers.
     pub(crate) dns_ttl: u32,
+    /// Whether ClusterIP traffic goes through the kernel's DNAT where it can (`--proxy-mode
+    /// nftables`); it needs pods (netd).
+    pub(crate) kernel_proxy: bool,
     /// Manifests to apply after start (`-f`).
     pub(crate) manifests: Option<PathBuf>,
 }
@@ -187,11 +190,11 @@ impl Config {
             node_ports: (first, last),
             dns_listen,
             dns_ttl: args.dns_ttl,
+            kernel_proxy: args.proxy_mode == crate::cli::ProxyMode::Nftables,
             manifests: args.filename,
         })
     }
 
-    /// The API server's view of the cluster, once the API port is known.
     /// The cluster settings for an API server bound at `api_port`, also reachable from pods
     /// on `api_ip` when there is one.
     pub(crate) fn cluster(
@@ -262,6 +265,7 @@ mod tests {
             no_pods: true,
             dns_listen: Vec::new(),
             dns_ttl: 30,
+            proxy_mode: crate::cli::ProxyMode::Userspace,
             filename: None,
         }
     }

@@ -122,6 +122,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
             netd: Some(netd.clone()),
             // dnsd answers on the kube-dns ClusterIP itself.
             skip: vec!["kube-system/kube-dns".into()],
+            kernel: config.kernel_proxy,
         };
         tokio::spawn(
             proxyd::feed::run(api.clone(), proxy_config, feed, shutdown.clone())
@@ -136,6 +137,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         node = %config.node_name,
         node_ip = %config.node_ip,
         api_for_pods = ?api_ip,
+        kernel_proxy = config.kernel_proxy,
         pod_cidr = %config.pod_cidr,
         service_cidr = %config.service_cidr,
         node_ports = ?config.node_ports,

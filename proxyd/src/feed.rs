@@ -3,6 +3,13 @@
 //! serves are kept as local addresses on the node (netd), and [`Proxy::apply`] reconciles the
 //! listeners. A listener that cannot bind becomes a Warning event and a `False` condition on
 //! its Service, and is retried every few seconds until it binds.
+//!
+//! With [`Feed::kernel`], the ClusterIP ports the kernel can serve exactly as the proxy would
+//! (TCP or UDP, IPv4, no session affinity, at least one endpoint) also go to netd's nftables
+//! DNAT ([`kernel_nat`]), which then takes their new connections before they reach the
+//! listener: a kernel data path, as kube-proxy's nftables mode. The listeners stay, and serve
+//! everything else (affinity, no endpoints: a reset; NodePorts, LoadBalancers, 127.0.0.1).
+//! What the kernel cannot do is try another endpoint when the chosen one refuses.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,6 +40,9 @@ pub struct Feed {
     /// Services proxyd leaves alone, as `namespace/name` (kube-dns, which dnsd serves
     /// itself on its ClusterIP).
     pub skip: Vec<String>,
+    /// Whether ClusterIP traffic the kernel can serve goes through netd's nftables DNAT
+    /// (needs `netd`).
+    pub kernel: bool,
 }
 
 impl std::fmt::Debug for Feed {
@@ -40,6 +50,7 @@ impl std::fmt::Debug for Feed {
         f.debug_struct("Feed")
             .field("netd", &self.netd.is_some())
             .field("skip", &self.skip)
+            .field("kernel", &self.kernel)
             .finish()
     }
 }
@@ -101,6 +112,8 @@ struct State {
     addresses: BTreeSet<Ipv4Addr>,
     /// The bind failure message last reported per Service (`namespace/name`).
     reported: HashMap<String, String>,
+    /// The Service ports last given to the kernel.
+    nat: Vec<netd::ServiceNat>,
 }
 
 impl State {
@@ -130,6 +143,15 @@ impl State {
             })
             .collect();
         self.set_addresses(feed, wanted).await;
+        if let (true, Some(netd)) = (feed.kernel, &feed.netd) {
+            let nat = kernel_nat(&table);
+            if nat != self.nat {
+                match netd.set_service_nat(&nat) {
+                    Ok(()) => self.nat = nat,
+                    Err(e) => tracing::warn!(error = %e, "kernel data path: left to the listeners"),
+                }
+            }
+        }
         let report = proxy.apply(Arc::new(table)).await;
         let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for failure in &report.failed {
@@ -174,7 +196,48 @@ impl State {
 
     async fn release_addresses(&mut self, feed: &Feed) {
         self.set_addresses(feed, BTreeSet::new()).await;
+        if let (false, Some(netd)) = (self.nat.is_empty(), &feed.netd) {
+            if let Err(e) = netd.set_service_nat(&[]) {
+                tracing::warn!(error = %e, "remove the kernel data path");
+            }
+        }
     }
+}
+
+/// The ClusterIP ports of `table` that the kernel can serve as the proxy would: TCP or UDP
+/// on IPv4 with IPv4 endpoints, no session affinity, at least one endpoint. Sorted.
+pub fn kernel_nat(table: &table::VipTable) -> Vec<netd::ServiceNat> {
+    let mut nat: Vec<netd::ServiceNat> = table
+        .routes
+        .iter()
+        .filter(|(_, route)| route.kind == ListenerKind::ClusterIp && route.affinity.is_none())
+        .filter_map(|(key, route)| {
+            let IpAddr::V4(vip) = key.addr.ip() else {
+                return None;
+            };
+            let endpoints: Vec<std::net::SocketAddrV4> = route
+                .backends
+                .endpoints
+                .iter()
+                .filter_map(|e| match e {
+                    std::net::SocketAddr::V4(v4) => Some(*v4),
+                    std::net::SocketAddr::V6(_) => None,
+                })
+                .collect();
+            let protocol = match key.protocol {
+                table::Protocol::Tcp => 6,
+                table::Protocol::Udp => 17,
+            };
+            (!endpoints.is_empty()).then_some(netd::ServiceNat {
+                vip,
+                protocol,
+                port: key.addr.port(),
+                endpoints,
+            })
+        })
+        .collect();
+    nat.sort_by_key(|s| (s.vip, s.protocol, s.port));
+    nat
 }
 
 fn key(service: &Value) -> String {
@@ -260,5 +323,81 @@ async fn report_condition(api: &Api, service: &Value, failure: Option<&str>) {
         .await
     {
         tracing::debug!(service = %key(service), error = %e, "write the listening condition");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::SERVICE_NAME_LABEL;
+
+    fn service(name: &str, ip: &str, spec: Value) -> Value {
+        let mut spec = spec;
+        spec["clusterIP"] = json!(ip);
+        spec["clusterIPs"] = json!([ip]);
+        json!({"metadata": {"namespace": "default", "name": name,
+                            "creationTimestamp": "2025-01-01T00:00:00Z"},
+               "spec": spec})
+    }
+
+    fn slice(service: &str, protocol: &str, ips: &[&str]) -> Value {
+        let endpoints: Vec<Value> = ips
+            .iter()
+            .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+            .collect();
+        json!({"metadata": {"namespace": "default", "name": service,
+                            "labels": {SERVICE_NAME_LABEL: service}},
+               "addressType": "IPv4",
+               "ports": [{"port": 8080, "protocol": protocol}],
+               "endpoints": endpoints})
+    }
+
+    #[test]
+    fn the_kernel_gets_the_cluster_ip_ports_it_can_serve_exactly() {
+        let port = |protocol: &str| json!([{"port": 80, "targetPort": 8080, "protocol": protocol}]);
+        let services = [
+            service(
+                "web",
+                "10.96.0.2",
+                json!({"type": "NodePort", "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}]}),
+            ),
+            service("dns", "10.96.0.3", json!({"ports": port("UDP")})),
+            service(
+                "sticky",
+                "10.96.0.4",
+                json!({"ports": port("TCP"), "sessionAffinity": "ClientIP"}),
+            ),
+            service("empty", "10.96.0.5", json!({"ports": port("TCP")})),
+        ];
+        let slices = [
+            slice("web", "TCP", &["10.244.0.3", "10.244.0.2"]),
+            slice("dns", "UDP", &["10.244.0.4"]),
+            slice("sticky", "TCP", &["10.244.0.5"]),
+        ];
+        let config = Config {
+            node_addresses: vec!["192.168.1.10".parse().expect("ip")],
+            ..Config::default()
+        };
+        let table = table::build(&services, &slices, &config);
+        let nat = kernel_nat(&table);
+        // Not the NodePort listener, not the affinity Service, not the one without endpoints.
+        let ep = |ip: &str| std::net::SocketAddrV4::new(ip.parse().expect("ip"), 8080);
+        assert_eq!(
+            nat,
+            [
+                netd::ServiceNat {
+                    vip: "10.96.0.2".parse().expect("ip"),
+                    protocol: 6,
+                    port: 80,
+                    endpoints: vec![ep("10.244.0.2"), ep("10.244.0.3")],
+                },
+                netd::ServiceNat {
+                    vip: "10.96.0.3".parse().expect("ip"),
+                    protocol: 17,
+                    port: 80,
+                    endpoints: vec![ep("10.244.0.4")],
+                },
+            ]
+        );
     }
 }

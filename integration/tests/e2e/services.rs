@@ -105,7 +105,24 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     if !root_or_skip() {
         return;
     }
-    let c = Cluster::start("svc");
+    balance_and_survive(&Cluster::start("svc"), false);
+}
+
+#[test]
+fn the_same_through_the_kernel_with_proxy_mode_nftables() {
+    if !root_or_skip() {
+        return;
+    }
+    balance_and_survive(
+        &Cluster::start_with("svc-nft", &["--proxy-mode", "nftables"]),
+        true,
+    );
+}
+
+/// The Service behaviour of issue 5, whichever carries the traffic: with `kernel`, the
+/// ClusterIP ports without affinity go through netd's nftables DNAT (checked in the kernel's
+/// map), the rest through proxyd's listeners.
+fn balance_and_survive(c: &Cluster, kernel: bool) {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(AUTH))
         .success();
     eventually("three auth replicas are ready", wait(), || {
@@ -115,11 +132,29 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     let cluster_ip = c.jsonpath(&["service", "auth-service"], "{.spec.clusterIP}");
     let url = format!("http://{cluster_ip}/healthz");
     eventually("the ClusterIP answers", wait(), || {
-        (replicas(&c, &url, 1) != ["FAIL"]).then_some(())
+        (replicas(c, &url, 1) != ["FAIL"]).then_some(())
     });
+    if kernel {
+        let sticky_ip = c.jsonpath(&["service", "sticky"], "{.spec.clusterIP}");
+        let map = eventually("the kernel carries auth-service", wait(), || {
+            let out = integration::run(
+                c.on_node("nft")
+                    .args(["list", "map", "ip", "kubicle", "service-ips"]),
+                None,
+                wait(),
+            );
+            out.stdout
+                .contains(&format!("{cluster_ip} . tcp . 80 :"))
+                .then_some(out.stdout)
+        });
+        assert!(
+            !map.contains(&sticky_ip),
+            "ClientIP affinity stays with the listeners: {map}"
+        );
+    }
 
     // 300 new connections: each ready replica gets about a third, the unready pod none.
-    let answers = replicas(&c, &url, 300);
+    let answers = replicas(c, &url, 300);
     let counts = tally(&answers);
     assert!(!counts.contains_key("FAIL"), "{counts:?}");
     assert!(!counts.contains_key("auth-unready"), "{counts:?}");
@@ -165,7 +200,7 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
 
     // ClientIP affinity: one client, one replica.
     let sticky_ip = c.jsonpath(&["service", "sticky"], "{.spec.clusterIP}");
-    let pinned = tally(&replicas(&c, &format!("http://{sticky_ip}/healthz"), 30));
+    let pinned = tally(&replicas(c, &format!("http://{sticky_ip}/healthz"), 30));
     assert_eq!(pinned.len(), 1, "{pinned:?}");
 
     // LoadBalancer: on its ingress IP (the node's), on 127.0.0.1, and on its NodePort.
@@ -179,7 +214,7 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
         "http://127.0.0.1:8080/healthz".to_string(),
         format!("http://{ingress}:{node_port}/healthz"),
     ] {
-        assert_ne!(replicas(&c, &url, 1), ["FAIL"], "{url}");
+        assert_ne!(replicas(c, &url, 1), ["FAIL"], "{url}");
     }
 
     // No endpoints: refused at once (a reset), not a hang until the timeout (curl exit 28).
@@ -210,7 +245,7 @@ fn cluster_ips_balance_over_ready_endpoints_and_survive_pod_deletion() {
     // Requests for 4 s; the pod is deleted after about one, and is gone (its process
     // stopped) well before the end.
     let flow = std::thread::scope(|scope| {
-        let flow = scope.spawn(|| requests(&c, &url, 0, 4.0));
+        let flow = scope.spawn(|| requests(c, &url, 0, 4.0));
         std::thread::sleep(Duration::from_secs(1));
         c.kubectl(&["delete", "pod", &victim, "--wait=false"])
             .success();
