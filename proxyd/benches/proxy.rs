@@ -12,10 +12,10 @@
 //! in front of the same backend, measured in the same runs, so proxyd's ratios can be read
 //! against what a userspace proxy reaches on this machine at all.
 //!
-//! `PROXYD_BENCH_KERNEL_VIP=<ip>` adds a kernel reference: connections to `<ip>:<backend
-//! port>`, which the caller has the kernel DNAT to the backend (`bench/proxy.sh` does it with an
-//! nftables `output` rule when `nft` is installed). It shows what a kernel data path (conntrack
-//! and NAT, as kube-proxy's nftables mode) would give on the same machine in the same runs.
+//! `PROXYD_BENCH_KERNEL=1` (root, and only in a network namespace of its own: it makes a
+//! bridge) adds `--proxy-mode nftables`'s data path: netd's table with one Service whose
+//! endpoint is the backend, exactly as the feed would hand it to netd
+//! ([`proxyd::feed::kernel_nat`]), reached through its VIP. `bench/proxy.sh` sets it.
 //!
 //! Each figure is the median of `PROXYD_BENCH_RUNS` runs (default 5). The proxy runs on a
 //! runtime of its own, the clients and the backend on another, as if in separate processes.
@@ -287,6 +287,42 @@ fn ceiling_forwarder(backend: SocketAddr) -> SocketAddr {
     addr
 }
 
+/// `--proxy-mode nftables`'s data path: netd in this (the bench's own) netns, with the VIP
+/// table proxyd's feed would give it for one Service in front of `backend`.
+struct KernelPath {
+    netd: netd::Netd,
+    vip: SocketAddr,
+    run_dir: std::path::PathBuf,
+}
+
+impl KernelPath {
+    async fn start(vip: SocketAddr, backend: SocketAddr) -> KernelPath {
+        let run_dir = std::env::temp_dir().join(format!("proxyd-bench-{}", std::process::id()));
+        let netd = netd::Netd::start(netd::Config {
+            bridge: "kubicle0".into(),
+            pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
+            run_dir: run_dir.clone(),
+            veth_prefix: "kv".into(),
+        })
+        .await
+        .expect("netd (PROXYD_BENCH_KERNEL needs root and a netns of its own)");
+        let (services, slices) = (
+            [service("kernel", vip.ip(), vip.port())],
+            [slice("kernel", backend)],
+        );
+        let table = proxyd::table::build(&services, &slices, &Config::default());
+        let nat = proxyd::feed::kernel_nat(&table);
+        assert_eq!(nat.len(), 1, "{nat:?}");
+        netd.set_service_nat(&nat).expect("service nat");
+        KernelPath { netd, vip, run_dir }
+    }
+
+    async fn stop(self) {
+        let _ = self.netd.teardown().await;
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
 /// A proxy on its own runtime; dropping both stops it.
 struct ProxyRuntime {
     runtime: Runtime,
@@ -513,12 +549,12 @@ fn main() {
     if let Some(haproxy) = &haproxy {
         targets.push(("haproxy", haproxy.address, Cpu::Process(haproxy.child.id())));
     }
-    if let Ok(vip) = std::env::var("PROXYD_BENCH_KERNEL_VIP") {
-        let vip: IpAddr = vip
-            .parse()
-            .expect("PROXYD_BENCH_KERNEL_VIP is an IP address");
+    let kernel = std::env::var_os("PROXYD_BENCH_KERNEL").map(|_| {
+        load.block_on(KernelPath::start(SocketAddr::new(vip(3), port), backend))
+    });
+    if let Some(kernel) = &kernel {
         // The kernel does the work in the client's and backend's own threads: no CPU to read.
-        targets.push(("nft dnat", SocketAddr::new(vip, backend.port()), Cpu::None));
+        targets.push(("nftables", kernel.vip, Cpu::None));
     }
     // Its threads live one connection each, so their CPU time cannot be read afterwards.
     targets.push(("ceiling", ceiling_forwarder(backend), Cpu::None));
@@ -602,6 +638,9 @@ fn main() {
     drop(splice);
     drop(copy);
     drop(haproxy);
+    if let Some(kernel) = kernel {
+        load.block_on(kernel.stop());
+    }
     if !wants("c") {
         return;
     }
