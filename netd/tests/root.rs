@@ -807,3 +807,35 @@ fn create_pod_network_timing() {
         );
     });
 }
+
+#[test]
+fn service_nat_takes_a_table_of_thousands_whole() {
+    // More elements than one netlink attribute can hold (64 KiB): they must be split, not
+    // truncated (which the kernel took silently, dropping every Service past ~1,100).
+    sandboxed("nat-scale", |run_dir| async move {
+        let netd = Netd::start(config(&run_dir)).await.expect("start");
+        let n = 2_000u32;
+        let services: Vec<netd::ServiceNat> = (1..=n)
+            .map(|i| netd::ServiceNat {
+                vip: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + i),
+                protocol: 6,
+                port: 80,
+                endpoints: vec![SocketAddrV4::new(Ipv4Addr::new(10, 244, 0, 2), 8080)],
+            })
+            .collect();
+        netd.set_service_nat(&services).expect("service nat");
+        for map in ["service-ips", "endpoints"] {
+            let out = std::process::Command::new("nft")
+                .args(["list", "map", "ip", "kubicle", map])
+                .output()
+                .expect("run nft");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let listed = String::from_utf8_lossy(&out.stdout).matches("goto").count();
+            assert_eq!(listed, n as usize, "{map}");
+        }
+    });
+}

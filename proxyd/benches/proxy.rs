@@ -549,9 +549,8 @@ fn main() {
     if let Some(haproxy) = &haproxy {
         targets.push(("haproxy", haproxy.address, Cpu::Process(haproxy.child.id())));
     }
-    let kernel = std::env::var_os("PROXYD_BENCH_KERNEL").map(|_| {
-        load.block_on(KernelPath::start(SocketAddr::new(vip(3), port), backend))
-    });
+    let kernel = std::env::var_os("PROXYD_BENCH_KERNEL")
+        .map(|_| load.block_on(KernelPath::start(SocketAddr::new(vip(3), port), backend)));
     if let Some(kernel) = &kernel {
         // The kernel does the work in the client's and backend's own threads: no CPU to read.
         targets.push(("nftables", kernel.vip, Cpu::None));

@@ -10,7 +10,8 @@
 //! pod CIDR to anywhere outside it, as the CNI bridge plugin's `ipMasq` does) and, when
 //! given, a kernel data path for Services in the shape of kube-proxy's nftables mode: a
 //! verdict map from `ip daddr . meta l4proto . th dport` to a chain per Service port, which
-//! picks an endpoint chain with `numgen random`, which DNATs. DNAT'd traffic is masqueraded
+//! picks an endpoint chain with `numgen random` (through one map of all endpoints keyed by
+//! Service index and pick), which DNATs. DNAT'd traffic is masqueraded
 //! as the node, so answers between pods on the bridge and hairpin traffic come back through
 //! conntrack (no br_netfilter needed), and backends see the node as the client, as with the
 //! userspace proxy. In `nft` terms (`nft list table ip kubicle`):
@@ -19,8 +20,8 @@
 //! table ip kubicle {
 //!     map service-ips { type ipv4_addr . inet_proto . inet_service : verdict
 //!                       elements = { 10.96.0.50 . tcp . 80 : goto svc-0 } }
-//!     map svc-0-endpoints { type integer : verdict
-//!                           elements = { 0 : goto ep-0-0, 1 : goto ep-0-1 } }
+//!     map endpoints { type mark . mark : verdict
+//!                     elements = { 0x0 . 0x0 : goto ep-0-0, 0x0 . 0x1 : goto ep-0-1 } }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
 //!         ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade
@@ -29,7 +30,7 @@
 //!     chain prerouting { type nat hook prerouting priority dstnat; jump services }
 //!     chain output { type nat hook output priority -100; jump services }
 //!     chain services { ip daddr . meta l4proto . th dport vmap @service-ips }
-//!     chain svc-0 { numgen random mod 2 vmap @svc-0-endpoints }
+//!     chain svc-0 { 0x0 . numgen random mod 2 vmap @endpoints }
 //!     chain ep-0-0 { dnat to 10.244.0.2:8080 }
 //!     chain ep-0-1 { dnat to 10.244.0.3:8080 }
 //! }
@@ -41,6 +42,7 @@ use std::sync::Mutex;
 
 use ipnet::Ipv4Net;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use nix::sys::socket::{setsockopt, sockopt};
 
 /// The table netd owns in the node netns.
 pub(crate) const TABLE: &str = "kubicle";
@@ -262,12 +264,14 @@ impl Nftables {
             const IPV4_ADDR: u32 = 7;
             const INET_PROTO: u32 = 12;
             const INET_SERVICE: u32 = 13;
-            const INTEGER: u32 = 4;
+            const MARK: u32 = 19;
             let concat = ((IPV4_ADDR << 6) | INET_PROTO) << 6 | INET_SERVICE;
             verdict_map(batch, "service-ips", concat, 12);
-            for i in 0..services.len() {
-                verdict_map(batch, &format!("svc-{i}-endpoints"), INTEGER, 4);
-            }
+            // One map for every endpoint, keyed by Service index . random pick: sets are kept
+            // in a list per table, so a set per Service would make a big table quadratic.
+            // Shown as `mark . mark`: nft cannot list an `integer . integer` key (integers
+            // have no fixed size for it), and a mark is a host-order 32-bit integer.
+            verdict_map(batch, "endpoints", (MARK << 6) | MARK, 8);
             elements(
                 batch,
                 "service-ips",
@@ -280,20 +284,25 @@ impl Nftables {
                     (key, format!("svc-{i}"))
                 }),
             );
+            let picks = services.iter().enumerate().flat_map(|(i, service)| {
+                (0..service.endpoints.len()).map(move |j| {
+                    let (si, sj) = (index(i), index(j));
+                    (
+                        [si.to_ne_bytes(), sj.to_ne_bytes()].concat(),
+                        format!("ep-{i}-{j}"),
+                    )
+                })
+            });
+            elements(batch, "endpoints", picks);
             for (i, service) in services.iter().enumerate() {
-                let n = u32::try_from(service.endpoints.len()).unwrap_or(u32::MAX);
-                elements(
-                    batch,
-                    &format!("svc-{i}-endpoints"),
-                    (0..n).map(|j| (j.to_ne_bytes().to_vec(), format!("ep-{i}-{j}"))),
-                );
                 rule(batch, &format!("svc-{i}"), |list| {
+                    immediate(list, NFT_REG32_00, &index(i).to_ne_bytes());
                     expression(list, "numgen", |e| {
-                        e.be32(NFTA_NG_DREG, NFT_REG32_00);
-                        e.be32(NFTA_NG_MODULUS, n);
+                        e.be32(NFTA_NG_DREG, NFT_REG32_00 + 1);
+                        e.be32(NFTA_NG_MODULUS, index(service.endpoints.len()));
                         e.be32(NFTA_NG_TYPE, NFT_NG_RANDOM);
                     });
-                    lookup(list, &format!("svc-{i}-endpoints"));
+                    lookup(list, "endpoints");
                 });
                 for (j, endpoint) in service.endpoints.iter().enumerate() {
                     rule(batch, &format!("ep-{i}-{j}"), |list| {
@@ -349,18 +358,23 @@ impl Nftables {
         let mut batch = Batch::new(*seq);
         batch.control(NFNL_MSG_BATCH_BEGIN);
         build(&mut batch);
+        let acks = batch.ack_last();
         batch.control(NFNL_MSG_BATCH_END);
         *seq = batch.seq;
+        // The kernel takes a batch as one message, which must fit the send buffer: a table of
+        // 10,000 Services is some megabytes. SO_SNDBUFFORCE passes the sysctl cap (root).
+        let size = batch.buf.len().saturating_add(64 << 10);
+        let size = size.min(usize::try_from(i32::MAX).unwrap_or(usize::MAX));
+        if setsockopt(&*socket, sockopt::SndBufForce, &size).is_err() {
+            setsockopt(&*socket, sockopt::SndBuf, &size).map_err(io::Error::from)?;
+        }
         socket.send(&batch.buf, 0)?;
         let mut acked = 0;
-        while acked < batch.acks {
+        while acked < acks {
             let reply = match socket.recv_from_full() {
                 Ok((reply, _)) => reply,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::other(format!(
-                        "nf_tables acknowledged {acked} of {} messages",
-                        batch.acks
-                    )));
+                    return Err(io::Error::other("nf_tables did not acknowledge the batch"));
                 }
                 Err(error) => return Err(error),
             };
@@ -411,20 +425,28 @@ fn rule(batch: &mut Batch, chain: &str, expressions: impl FnOnce(&mut Attrs)) {
     });
 }
 
-/// The elements of verdict map `set`: each key → goto its chain.
+/// Elements per NEWSETELEM message: an attribute's length is 16 bits, so a list of
+/// thousands must be split (an element is under 100 bytes).
+const ELEMENTS_PER_MESSAGE: usize = 256;
+
+/// The elements of verdict map `set`: each key → goto its chain, in as many messages as it
+/// takes.
 fn elements(batch: &mut Batch, set: &str, entries: impl Iterator<Item = (Vec<u8>, String)>) {
-    batch.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, |m| {
-        m.string(NFTA_SET_ELEM_LIST_TABLE, TABLE);
-        m.string(NFTA_SET_ELEM_LIST_SET, set);
-        m.nested(NFTA_SET_ELEM_LIST_ELEMENTS, |list| {
-            for (key, chain) in entries {
-                list.nested(NFTA_LIST_ELEM, |elem| {
-                    elem.nested(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &key));
-                    elem.nested(NFTA_SET_ELEM_DATA, |d| verdict_data(d, NFT_GOTO, &chain));
-                });
-            }
+    let entries: Vec<(Vec<u8>, String)> = entries.collect();
+    for chunk in entries.chunks(ELEMENTS_PER_MESSAGE) {
+        batch.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, |m| {
+            m.string(NFTA_SET_ELEM_LIST_TABLE, TABLE);
+            m.string(NFTA_SET_ELEM_LIST_SET, set);
+            m.nested(NFTA_SET_ELEM_LIST_ELEMENTS, |list| {
+                for (key, chain) in chunk {
+                    list.nested(NFTA_LIST_ELEM, |elem| {
+                        elem.nested(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, key));
+                        elem.nested(NFTA_SET_ELEM_DATA, |d| verdict_data(d, NFT_GOTO, chain));
+                    });
+                }
+            });
         });
-    });
+    }
 }
 
 fn verdict_data(data: &mut Attrs, code: i32, chain: &str) {
@@ -487,6 +509,11 @@ fn address_in(list: &mut Attrs, offset: u32, cidr: Ipv4Net, op: u32) {
     });
 }
 
+/// An index as the 32-bit integer nf_tables keys hold.
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
 /// One element of a rule's expression list.
 fn expression(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
     list.nested(NFTA_LIST_ELEM, |elem| {
@@ -500,7 +527,7 @@ struct Attrs<'a>(&'a mut Vec<u8>);
 
 impl Attrs<'_> {
     fn bytes(&mut self, kind: u16, payload: &[u8]) {
-        let len = u16::try_from(4 + payload.len()).unwrap_or(u16::MAX);
+        let len = u16::try_from(4 + payload.len()).expect("a netlink attribute under 64 KiB");
         self.0.extend_from_slice(&len.to_ne_bytes());
         self.0.extend_from_slice(&kind.to_ne_bytes());
         self.0.extend_from_slice(payload);
@@ -523,7 +550,9 @@ impl Attrs<'_> {
         let start = self.0.len();
         self.0.extend_from_slice(&[0; 4]);
         inner(&mut Attrs(self.0));
-        let len = u16::try_from(self.0.len() - start).unwrap_or(u16::MAX);
+        // Callers keep attributes small (see ELEMENTS_PER_MESSAGE); a longer one would be
+        // misread by the kernel, never silently truncated here.
+        let len = u16::try_from(self.0.len() - start).expect("a netlink attribute under 64 KiB");
         self.0[start..start + 2].copy_from_slice(&len.to_ne_bytes());
         self.0[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
     }
@@ -534,11 +563,14 @@ fn pad(buf: &mut Vec<u8>) {
     buf.resize(buf.len().next_multiple_of(4), 0);
 }
 
-/// Netlink messages being appended to one buffer, with how many acknowledgements they ask for.
+/// Netlink messages being appended to one buffer. Only the last nf_tables message asks for
+/// an acknowledgement: errors come back whatever the flags, and one ack per message would
+/// overflow the socket's receive buffer for a table of thousands of Services.
 struct Batch {
     buf: Vec<u8>,
     seq: u32,
-    acks: usize,
+    /// Where the last nf_tables message starts.
+    last: Option<usize>,
 }
 
 impl Batch {
@@ -546,7 +578,7 @@ impl Batch {
         Batch {
             buf: Vec::new(),
             seq,
-            acks: 0,
+            last: None,
         }
     }
 
@@ -555,11 +587,20 @@ impl Batch {
         self.push(kind, NLM_F_REQUEST, 0, |_| {});
     }
 
-    /// An nf_tables message for the `ip` family, acknowledged.
+    /// An nf_tables message for the `ip` family.
     fn message(&mut self, kind: u16, flags: u16, attrs: impl FnOnce(&mut Attrs)) {
-        self.acks += 1;
+        self.last = Some(self.buf.len());
         let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
-        self.push(kind, NLM_F_REQUEST | NLM_F_ACK | flags, NFPROTO_IPV4, attrs);
+        self.push(kind, NLM_F_REQUEST | flags, NFPROTO_IPV4, attrs);
+    }
+
+    /// Asks for the acknowledgement of the last nf_tables message; how many will come.
+    fn ack_last(&mut self) -> usize {
+        let Some(start) = self.last else { return 0 };
+        let at = start + 6; // nlmsg_flags
+        let flags = u16::from_ne_bytes([self.buf[at], self.buf[at + 1]]) | NLM_F_ACK;
+        self.buf[at..at + 2].copy_from_slice(&flags.to_ne_bytes());
+        1
     }
 
     fn push(&mut self, kind: u16, flags: u16, family: u8, attrs: impl FnOnce(&mut Attrs)) {
@@ -626,13 +667,20 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_counts_the_acknowledgements_it_asks_for() {
+    fn a_batch_asks_only_its_last_message_for_an_acknowledgement() {
+        let flags = |batch: &Batch, start: usize| {
+            u16::from_ne_bytes([batch.buf[start + 6], batch.buf[start + 7]])
+        };
         let mut batch = Batch::new(7);
         batch.control(NFNL_MSG_BATCH_BEGIN);
+        let first = batch.buf.len();
         delete_table(&mut batch);
+        let last = batch.last.expect("a message");
+        assert_eq!(batch.ack_last(), 1);
         batch.control(NFNL_MSG_BATCH_END);
-        assert_eq!(batch.acks, 2);
         assert_eq!(batch.seq, 11);
+        assert_eq!(flags(&batch, first) & NLM_F_ACK, 0);
+        assert_eq!(flags(&batch, last) & NLM_F_ACK, NLM_F_ACK);
         // The first message: batch begin, 20 bytes, subsystem in res_id.
         assert_eq!(
             u32::from_ne_bytes([batch.buf[0], batch.buf[1], batch.buf[2], batch.buf[3]]),
