@@ -15,7 +15,9 @@
 //! `PROXYD_BENCH_KERNEL=1` (root, and only in a network namespace of its own: it makes a
 //! bridge) adds `--proxy-mode nftables`'s data path: netd's table with one Service whose
 //! endpoint is the backend, exactly as the feed would hand it to netd
-//! ([`proxyd::feed::kernel_nat`]), reached through its VIP. `bench/proxy.sh` sets it.
+//! ([`proxyd::feed::kernel_nat`]), reached through its VIP, in (a) and (b); and (d), the
+//! first-connection latency through the kernel with 10 and with 10,000 Services in the table.
+//! `bench/proxy.sh` sets it.
 //!
 //! Each figure is the median of `PROXYD_BENCH_RUNS` runs (default 5). The proxy runs on a
 //! runtime of its own, the clients and the backend on another, as if in separate processes.
@@ -315,6 +317,54 @@ impl KernelPath {
         assert_eq!(nat.len(), 1, "{nat:?}");
         netd.set_service_nat(&nat).expect("service nat");
         KernelPath { netd, vip, run_dir }
+    }
+
+    /// (d) connect + first byte through the kernel with 10 and with many Services in netd's
+    /// table (each size set afresh in every run), and how long setting the table took.
+    fn first_connection(&self, load: &Runtime, backend: SocketAddr, settings: &Settings) {
+        let sizes = [10, settings.many_services];
+        let mut latency = vec![(Vec::new(), Vec::new(), Vec::new()); sizes.len()];
+        for _ in 0..settings.runs {
+            for (i, n) in sizes.into_iter().enumerate() {
+                let (services, slices) = objects(2, n, 80, backend);
+                let table = proxyd::table::build(&services, &slices, &Config::default());
+                let nat = proxyd::feed::kernel_nat(&table);
+                let started = Instant::now();
+                self.netd.set_service_nat(&nat).expect("service nat");
+                latency[i].2.push(started.elapsed().as_secs_f64());
+                // The Service in the middle of the address range.
+                let target = SocketAddr::new(vip(2 + n / 2), 80);
+                let times = (0..settings.latency_samples)
+                    .map(|_| load.block_on(first_byte(target)))
+                    .collect();
+                let (p50, p99) = p50_p99(times);
+                latency[i].0.push(p50);
+                latency[i].1.push(p99);
+            }
+        }
+        let seconds = Duration::from_secs_f64;
+        println!("(d) --proxy-mode nftables: connect + first byte through the kernel:");
+        let mut p50s = Vec::new();
+        for (i, n) in sizes.into_iter().enumerate() {
+            let (p50, p99, set) = &latency[i];
+            let (p50, p99, set) = (
+                median(p50.clone()),
+                median(p99.clone()),
+                median(set.clone()),
+            );
+            println!(
+                "  {n:>6} services  p50 {:>9.1?}  p99 {:>9.1?}  (netd set the table in {:.1?})",
+                seconds(p50),
+                seconds(p99),
+                seconds(set)
+            );
+            p50s.push(p50);
+        }
+        println!(
+            "  p50 ratio {} / 10 services: {:.2}x",
+            settings.many_services,
+            p50s[1] / p50s[0]
+        );
     }
 
     async fn stop(self) {
@@ -638,6 +688,9 @@ fn main() {
     drop(copy);
     drop(haproxy);
     if let Some(kernel) = kernel {
+        if wants("d") {
+            kernel.first_connection(&load, backend, &settings);
+        }
         load.block_on(kernel.stop());
     }
     if !wants("c") {
