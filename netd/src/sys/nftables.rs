@@ -25,7 +25,7 @@
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
 //!         ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade
-//!         ct status dnat masquerade
+//!         ip daddr 10.244.0.0/16 ct status dnat masquerade
 //!     }
 //!     chain prerouting { type nat hook prerouting priority dstnat; jump services }
 //!     chain output { type nat hook output priority -100; jump services }
@@ -210,7 +210,10 @@ impl Nftables {
             if services.is_empty() {
                 return;
             }
+            // Only what netd DNATs to pods: other DNAT on the host (Docker's published ports)
+            // keeps its client addresses.
             rule(batch, CHAIN, |list| {
+                address_in(list, IPV4_DADDR, pod_cidr, NFT_CMP_EQ);
                 expression(list, "ct", |e| {
                     e.be32(NFTA_CT_DREG, NFT_REG_1);
                     e.be32(NFTA_CT_KEY, NFT_CT_STATUS);
