@@ -296,6 +296,7 @@ fn ceiling_forwarder(backend: SocketAddr) -> SocketAddr {
 struct KernelPath {
     netd: netd::Netd,
     vip: SocketAddr,
+    backend: SocketAddr,
     run_dir: std::path::PathBuf,
 }
 
@@ -318,12 +319,18 @@ impl KernelPath {
         let nat = proxyd::feed::kernel_nat(&table);
         assert_eq!(nat.len(), 1, "{nat:?}");
         netd.set_service_nat(&nat).expect("service nat");
-        KernelPath { netd, vip, run_dir }
+        KernelPath {
+            netd,
+            vip,
+            backend,
+            run_dir,
+        }
     }
 
     /// (d) connect + first byte through the kernel with 10 and with many Services in netd's
     /// table (each size set afresh in every run), and how long setting the table took.
-    fn first_connection(&self, load: &Runtime, backend: SocketAddr, settings: &Settings) {
+    fn first_connection(&self, load: &Runtime, settings: &Settings) {
+        let backend = self.backend;
         let sizes = [10, settings.many_services];
         let mut latency = vec![(Vec::new(), Vec::new(), Vec::new()); sizes.len()];
         for _ in 0..settings.runs {
@@ -419,10 +426,8 @@ impl Drop for ProxyRuntime {
 
 /// The backend: `U` → read to EOF, answer one byte; `D<n>` → send n bytes and close;
 /// `S` → read a 64-byte request, answer 64 bytes and close; `L` → first byte at once.
-async fn backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind backend");
+async fn start_backend(ip: IpAddr) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).await.expect("bind backend");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
@@ -565,7 +570,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported here.
     let settings = settings();
     let load = runtime("load");
-    let backend = load.block_on(backend());
+    let backend = load.block_on(start_backend(IpAddr::from([127, 0, 0, 1])));
     println!(
         "proxyd bench: {} run(s), medians; backend {backend}",
         settings.runs
@@ -601,8 +606,13 @@ fn main() {
     if let Some(haproxy) = &haproxy {
         targets.push(("haproxy", haproxy.address, Cpu::Process(haproxy.child.id())));
     }
-    let kernel = std::env::var_os("PROXYD_BENCH_KERNEL")
-        .map(|_| load.block_on(KernelPath::start(SocketAddr::new(vip(3), port), backend)));
+    let kernel = std::env::var_os("PROXYD_BENCH_KERNEL").map(|_| {
+        // Its own backend address: DNAT without SNAT keeps the client's address and port,
+        // so connections to the shared backend would reuse the 4-tuples of the direct runs
+        // still in TIME_WAIT and stall on them (the pods of a cluster are masqueraded).
+        let own = load.block_on(start_backend(IpAddr::from([127, 0, 0, 5])));
+        load.block_on(KernelPath::start(SocketAddr::new(vip(3), port), own))
+    });
     if let Some(kernel) = &kernel {
         // The kernel does the work in the client's and backend's own threads: no CPU to read.
         targets.push(("nftables", kernel.vip, Cpu::None));
@@ -691,7 +701,7 @@ fn main() {
     drop(haproxy);
     if let Some(kernel) = kernel {
         if wants("d") {
-            kernel.first_connection(&load, backend, &settings);
+            kernel.first_connection(&load, &settings);
         }
         load.block_on(kernel.stop());
     }
