@@ -321,22 +321,19 @@ impl Nftables {
                 }
             }
             rule(batch, "services", |list| {
-                expression(list, "payload", |e| {
-                    e.be32(NFTA_PAYLOAD_DREG, NFT_REG32_00);
-                    e.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-                    e.be32(NFTA_PAYLOAD_OFFSET, IPV4_DADDR);
-                    e.be32(NFTA_PAYLOAD_LEN, 4);
-                });
+                payload(
+                    list,
+                    NFT_REG32_00,
+                    NFT_PAYLOAD_NETWORK_HEADER,
+                    IPV4_DADDR,
+                    4,
+                );
                 expression(list, "meta", |e| {
                     e.be32(NFTA_META_DREG, NFT_REG32_00 + 1);
                     e.be32(NFTA_META_KEY, NFT_META_L4PROTO);
                 });
-                expression(list, "payload", |e| {
-                    e.be32(NFTA_PAYLOAD_DREG, NFT_REG32_00 + 2);
-                    e.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
-                    e.be32(NFTA_PAYLOAD_OFFSET, 2);
-                    e.be32(NFTA_PAYLOAD_LEN, 2);
-                });
+                // th dport: bytes 2-3 of the TCP or UDP header.
+                payload(list, NFT_REG32_00 + 2, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
                 lookup(list, "service-ips");
             });
             for base in ["prerouting", "output"] {
@@ -486,12 +483,7 @@ fn lookup(list: &mut Attrs, set: &str) {
 
 /// `ip saddr|daddr [!=] cidr`: load the address, mask it, compare with the network.
 fn address_in(list: &mut Attrs, offset: u32, cidr: Ipv4Net, op: u32) {
-    expression(list, "payload", |e| {
-        e.be32(NFTA_PAYLOAD_DREG, NFT_REG_1);
-        e.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-        e.be32(NFTA_PAYLOAD_OFFSET, offset);
-        e.be32(NFTA_PAYLOAD_LEN, 4);
-    });
+    payload(list, NFT_REG_1, NFT_PAYLOAD_NETWORK_HEADER, offset, 4);
     expression(list, "bitwise", |e| {
         e.be32(NFTA_BITWISE_SREG, NFT_REG_1);
         e.be32(NFTA_BITWISE_DREG, NFT_REG_1);
@@ -515,6 +507,16 @@ fn address_in(list: &mut Attrs, offset: u32, cidr: Ipv4Net, op: u32) {
 /// An index as the 32-bit integer nf_tables keys hold.
 fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Loads `len` bytes at `offset` of header `base` into register `dreg`.
+fn payload(list: &mut Attrs, dreg: u32, base: u32, offset: u32, len: u32) {
+    expression(list, "payload", |e| {
+        e.be32(NFTA_PAYLOAD_DREG, dreg);
+        e.be32(NFTA_PAYLOAD_BASE, base);
+        e.be32(NFTA_PAYLOAD_OFFSET, offset);
+        e.be32(NFTA_PAYLOAD_LEN, len);
+    });
 }
 
 /// One element of a rule's expression list.
