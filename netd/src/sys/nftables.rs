@@ -218,24 +218,8 @@ impl Nftables {
                     e.be32(NFTA_CT_DREG, NFT_REG_1);
                     e.be32(NFTA_CT_KEY, NFT_CT_STATUS);
                 });
-                expression(list, "bitwise", |e| {
-                    e.be32(NFTA_BITWISE_SREG, NFT_REG_1);
-                    e.be32(NFTA_BITWISE_DREG, NFT_REG_1);
-                    e.be32(NFTA_BITWISE_LEN, 4);
-                    e.nested(NFTA_BITWISE_MASK, |d| {
-                        d.bytes(NFTA_DATA_VALUE, &IPS_DST_NAT.to_ne_bytes())
-                    });
-                    e.nested(NFTA_BITWISE_XOR, |d| {
-                        d.bytes(NFTA_DATA_VALUE, &0u32.to_ne_bytes())
-                    });
-                });
-                expression(list, "cmp", |e| {
-                    e.be32(NFTA_CMP_SREG, NFT_REG_1);
-                    e.be32(NFTA_CMP_OP, NFT_CMP_NEQ);
-                    e.nested(NFTA_CMP_DATA, |d| {
-                        d.bytes(NFTA_DATA_VALUE, &0u32.to_ne_bytes())
-                    });
-                });
+                // ct status & dnat != 0
+                masked_compare(list, &IPS_DST_NAT.to_ne_bytes(), &[0; 4], NFT_CMP_NEQ);
                 expression(list, "masq", |_| {});
             });
             base_chain(batch, "prerouting", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
@@ -484,23 +468,22 @@ fn lookup(list: &mut Attrs, set: &str) {
 /// `ip saddr|daddr [!=] cidr`: load the address, mask it, compare with the network.
 fn address_in(list: &mut Attrs, offset: u32, cidr: Ipv4Net, op: u32) {
     payload(list, NFT_REG_1, NFT_PAYLOAD_NETWORK_HEADER, offset, 4);
+    masked_compare(list, &cidr.netmask().octets(), &cidr.network().octets(), op);
+}
+
+/// `(register 1 & mask) op value`, for 4-byte values.
+fn masked_compare(list: &mut Attrs, mask: &[u8; 4], value: &[u8; 4], op: u32) {
     expression(list, "bitwise", |e| {
         e.be32(NFTA_BITWISE_SREG, NFT_REG_1);
         e.be32(NFTA_BITWISE_DREG, NFT_REG_1);
         e.be32(NFTA_BITWISE_LEN, 4);
-        e.nested(NFTA_BITWISE_MASK, |d| {
-            d.bytes(NFTA_DATA_VALUE, &cidr.netmask().octets())
-        });
-        e.nested(NFTA_BITWISE_XOR, |d| {
-            d.bytes(NFTA_DATA_VALUE, &Ipv4Addr::UNSPECIFIED.octets())
-        });
+        e.nested(NFTA_BITWISE_MASK, |d| d.bytes(NFTA_DATA_VALUE, mask));
+        e.nested(NFTA_BITWISE_XOR, |d| d.bytes(NFTA_DATA_VALUE, &[0; 4]));
     });
     expression(list, "cmp", |e| {
         e.be32(NFTA_CMP_SREG, NFT_REG_1);
         e.be32(NFTA_CMP_OP, op);
-        e.nested(NFTA_CMP_DATA, |d| {
-            d.bytes(NFTA_DATA_VALUE, &cidr.network().octets())
-        });
+        e.nested(NFTA_CMP_DATA, |d| d.bytes(NFTA_DATA_VALUE, value));
     });
 }
 
