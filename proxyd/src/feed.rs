@@ -146,7 +146,7 @@ impl State {
         if let (true, Some(netd)) = (feed.kernel, &feed.netd) {
             let nat = kernel_nat(&table);
             if nat != self.nat {
-                match netd.set_service_nat(&nat) {
+                match set_service_nat(netd, nat.clone()).await {
                     Ok(()) => self.nat = nat,
                     Err(e) => tracing::warn!(error = %e, "kernel data path: left to the listeners"),
                 }
@@ -197,10 +197,22 @@ impl State {
     async fn release_addresses(&mut self, feed: &Feed) {
         self.set_addresses(feed, BTreeSet::new()).await;
         if let (false, Some(netd)) = (self.nat.is_empty(), &feed.netd) {
-            if let Err(e) = netd.set_service_nat(&[]) {
+            if let Err(e) = set_service_nat(netd, Vec::new()).await {
                 tracing::warn!(error = %e, "remove the kernel data path");
             }
         }
+    }
+}
+
+/// Hands `nat` to the kernel off the runtime's workers: the kernel's commit of a table of
+/// thousands of Services takes seconds, and netd's socket works from any thread. The error
+/// comes with its causes.
+async fn set_service_nat(netd: &Arc<netd::Netd>, nat: Vec<netd::ServiceNat>) -> Result<(), String> {
+    let netd = Arc::clone(netd);
+    match tokio::task::spawn_blocking(move || netd.set_service_nat(&nat)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Chain(&e).to_string()),
+        Err(join) => Err(join.to_string()),
     }
 }
 
