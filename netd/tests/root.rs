@@ -156,17 +156,29 @@ fn interface_in(netns: &Path, name: &'static str) -> Option<(InterfaceFlags, Vec
     in_netns(netns, move || interface(name)).expect("enter pod netns")
 }
 
-/// A TCP echo server for one connection on `listener`, on a thread of its own (the listener
-/// stays in the netns it was bound in).
-fn echo_once(listener: TcpListener) -> thread::JoinHandle<()> {
+/// A server for `n` connections on `listener`, on a thread of its own (the listener stays in
+/// the netns it was bound in): each gets `reply(peer, first bytes)` after its first bytes.
+fn answer(
+    listener: TcpListener,
+    n: usize,
+    reply: impl Fn(SocketAddr, &[u8]) -> Vec<u8> + Send + 'static,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        if let Ok((mut stream, _)) = listener.accept() {
+        for _ in 0..n {
+            let Ok((mut stream, peer)) = listener.accept() else {
+                return;
+            };
             let mut buffer = [0u8; 64];
-            if let Ok(n) = stream.read(&mut buffer) {
-                let _ = stream.write_all(&buffer[..n]);
+            if let Ok(read) = stream.read(&mut buffer) {
+                let _ = stream.write_all(&reply(peer, &buffer[..read]));
             }
         }
     })
+}
+
+/// A TCP echo server for one connection.
+fn echo_once(listener: TcpListener) -> thread::JoinHandle<()> {
+    answer(listener, 1, |_, got| got.to_vec())
 }
 
 /// Connects to `to` from inside `netns`, sends a line and returns the echo and the local address.
@@ -616,19 +628,6 @@ impl Drop for Outside {
     }
 }
 
-/// Answers one connection on `listener`, after its first bytes, with the address it came
-/// from.
-fn tell_peer_once(listener: TcpListener) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        if let Ok((mut stream, peer)) = listener.accept() {
-            let mut buffer = [0u8; 64];
-            if stream.read(&mut buffer).is_ok() {
-                let _ = stream.write_all(peer.to_string().as_bytes());
-            }
-        }
-    })
-}
-
 #[test]
 fn pods_reach_beyond_the_node_from_the_node_address() {
     sandboxed("egress", |run_dir| async move {
@@ -640,7 +639,7 @@ fn pods_reach_beyond_the_node_from_the_node_address() {
         let outside = Outside::start();
         let listener = listen_in(&outside.netns, Outside::HOST);
         let port = listener.local_addr().expect("local addr").port();
-        let server = tell_peer_once(listener);
+        let server = answer(listener, 1, |peer, _| peer.to_string().into_bytes());
         // The outside host saw the node's address, not the pod's (which it could not answer).
         let (seen, _) = talk_from(&pod.netns_path, SocketAddr::from((Outside::HOST, port)))
             .expect("the pod reaches the outside host");
@@ -658,27 +657,12 @@ fn pods_reach_beyond_the_node_from_the_node_address() {
             .expect("create");
         let listener = listen_in(&outside.netns, Outside::HOST);
         let port = listener.local_addr().expect("local addr").port();
-        let server = tell_peer_once(listener);
+        let server = answer(listener, 1, |peer, _| peer.to_string().into_bytes());
         let (seen, _) = talk_from(&pod.netns_path, SocketAddr::from((Outside::HOST, port)))
             .expect("masqueraded again after a restart");
         server.join().expect("server");
         assert!(seen.starts_with("192.0.2.1:"), "{seen}");
     });
-}
-
-/// Answers `n` connections on `listener` with `id`, each after its first bytes.
-fn serve_id(listener: TcpListener, id: &'static str, n: usize) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        for _ in 0..n {
-            let Ok((mut stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut buffer = [0u8; 64];
-            if stream.read(&mut buffer).is_ok() {
-                let _ = stream.write_all(id.as_bytes());
-            }
-        }
-    })
 }
 
 #[test]
@@ -712,8 +696,8 @@ fn service_nat_spreads_new_connections_over_endpoints() {
         .expect("service nat");
         let (from_pods, hairpin, from_node) = (40, 5, 5);
         let total = from_pods + hairpin + from_node;
-        let server_a = serve_id(listener_a, "a", total);
-        let server_b = serve_id(listener_b, "b", total);
+        let server_a = answer(listener_a, total, |_, _| b"a".to_vec());
+        let server_b = answer(listener_b, total, |_, _| b"b".to_vec());
         let to = SocketAddr::from((vip, 80));
         let mut answers = std::collections::BTreeMap::new();
         for _ in 0..from_pods {
