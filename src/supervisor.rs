@@ -37,6 +37,9 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         Some(std::sync::Arc::new(netd))
     } else {
         tracing::warn!("pods will not run: the pod runtime needs root (and no --no-pods)");
+        if config.kernel_proxy {
+            tracing::warn!("--proxy-mode nftables has nothing to carry without pods");
+        }
         None
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
