@@ -24,6 +24,7 @@ pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Err
     let bridge = match links.link(&node.bridge).await? {
         Some(bridge) => bridge,
         None => {
+            refuse_taken_cidr(ns, node).await?;
             links.add_bridge(&node.bridge).await?;
             bridge_link(ns, node).await?
         }
@@ -51,6 +52,23 @@ pub(crate) async fn ensure<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Err
     if let Err(error) = ns.set_nat(node.pod_cidr, &[]) {
         tracing::warn!(error = %error, source = ?std::error::Error::source(&error),
             "pods cannot reach beyond the node: no masquerade for their traffic");
+    }
+    Ok(())
+}
+
+/// Fails if another link of the node netns holds an address in the pod CIDR (another cluster's
+/// bridge, say): two bridges with one gateway would split the pods between them.
+async fn refuse_taken_cidr<N: Namespaces>(ns: &N, node: &Node) -> Result<(), Error> {
+    for link in ns.node().links().await? {
+        for address in ns.node().addresses(&link).await? {
+            if node.pod_cidr.contains(&address.addr()) || address.contains(&node.pod_cidr.addr()) {
+                return Err(Error::PodCidrTaken {
+                    cidr: node.pod_cidr,
+                    link: link.name,
+                    address,
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -129,6 +147,7 @@ mod tests {
             pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
             run_dir: PathBuf::from("/run/k"),
             veth_prefix: "kv".to_owned(),
+            nft_table: "kubicle".to_owned(),
         })
         .expect("valid config")
     }
@@ -144,6 +163,8 @@ mod tests {
                 "node: set_up lo",
                 "prepare_netns_dir /run/k/netns",
                 "node: link kubicle0",
+                "node: links",
+                "node: addresses lo",
                 "node: add_bridge kubicle0",
                 "node: link kubicle0",
                 "node: set_mac kubicle0 02:6b:0a:f4:00:01",
@@ -154,6 +175,27 @@ mod tests {
                 "set_nat 10.244.0.0/16 services=0",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_pod_cidr_another_bridge_holds_is_refused() {
+        let fake = Fake::new();
+        ensure(&fake, &node()).await.expect("first cluster");
+        let other = Node::new(&Config {
+            bridge: "kubicle-other".to_owned(),
+            pod_cidr: "10.244.128.0/17".parse().expect("cidr"),
+            run_dir: PathBuf::from("/run/k2"),
+            veth_prefix: "kw".to_owned(),
+            nft_table: "kubicle-other".to_owned(),
+        })
+        .expect("valid config");
+        let error = ensure(&fake, &other).await.expect_err("overlap refused");
+        assert_eq!(
+            error.to_string(),
+            "pod cidr 10.244.128.0/17 is taken: kubicle0 has 10.244.0.1/16 (another cluster in \
+             this network namespace?): choose another --pod-cidr"
+        );
+        assert_eq!(fake.link_names("node"), ["kubicle0", "lo"], "nothing made");
     }
 
     #[tokio::test]

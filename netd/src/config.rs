@@ -22,6 +22,8 @@ pub struct Config {
     /// Host-side veth names are `<veth_prefix><10 hex digits of a hash of the pod id>`, at
     /// most 15 bytes, so the prefix is 1 to 5 bytes, e.g. `kv`.
     pub veth_prefix: String,
+    /// The nf_tables table netd owns in the node netns (`ip <nft_table>`), e.g. `kubicle`.
+    pub nft_table: String,
 }
 
 /// Linux's limit on interface names: `IFNAMSIZ` (16) less the terminating NUL.
@@ -46,6 +48,8 @@ pub(crate) struct Node {
     pub(crate) netns_dir: PathBuf,
     /// The host veth name prefix.
     pub(crate) veth_prefix: String,
+    /// The nf_tables table's name.
+    pub(crate) nft_table: String,
 }
 
 impl Node {
@@ -62,6 +66,11 @@ impl Node {
         {
             return Err(Error::InvalidVethPrefix {
                 prefix: config.veth_prefix.clone(),
+            });
+        }
+        if !valid_nft_name(&config.nft_table) {
+            return Err(Error::InvalidTableName {
+                name: config.nft_table.clone(),
             });
         }
         let pod_cidr = config.pod_cidr.trunc();
@@ -83,6 +92,7 @@ impl Node {
             gateway,
             netns_dir: config.run_dir.join("netns"),
             veth_prefix: config.veth_prefix.clone(),
+            nft_table: config.nft_table.clone(),
         })
     }
 
@@ -117,6 +127,16 @@ fn valid_ifname(name: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
 }
 
+/// Whether `name` is a valid nf_tables table name: 1 to 255 bytes (`NFT_NAME_MAXLEN` is 256
+/// with the NUL) of letters, digits, `-` and `_`, as `nft` accepts unquoted.
+fn valid_nft_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +147,7 @@ mod tests {
             pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
             run_dir: PathBuf::from("/run/kubicle"),
             veth_prefix: "kv".to_owned(),
+            nft_table: "kubicle".to_owned(),
         }
     }
 
@@ -167,6 +188,16 @@ mod tests {
             })
             .is_some()
         );
+        for table in ["", "a b", "kubicle\"x"] {
+            assert!(
+                check(Config {
+                    nft_table: table.to_owned(),
+                    ..config()
+                })
+                .is_some(),
+                "{table:?}"
+            );
+        }
         assert!(
             check(Config {
                 veth_prefix: "kvabcd".to_owned(),

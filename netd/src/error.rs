@@ -30,6 +30,24 @@ pub enum Error {
         /// The rejected prefix.
         prefix: String,
     },
+    /// The nf_tables table name is empty, too long or has characters `nft` would need quoted.
+    #[error("invalid nf_tables table name {name:?}: 1 to 255 letters, digits, '-' or '_'")]
+    InvalidTableName {
+        /// The rejected name.
+        name: String,
+    },
+    /// Another link of the node netns already has an address in the pod CIDR.
+    #[error(
+        "pod cidr {cidr} is taken: {link} has {address} (another cluster in this network namespace?): choose another --pod-cidr"
+    )]
+    PodCidrTaken {
+        /// The pod CIDR.
+        cidr: Ipv4Net,
+        /// The link that has an address in it.
+        link: String,
+        /// That address.
+        address: Ipv4Net,
+    },
     /// The pod CIDR has no room for a gateway and at least one pod.
     #[error("pod cidr {cidr} is too small: it needs a gateway and at least one pod address")]
     PodCidrTooSmall {
@@ -208,10 +226,12 @@ pub enum Error {
     },
 
     /// An nf_tables operation failed.
-    #[error("nftables: {action}")]
+    #[error("nftables: {action} ip {table}")]
     Nftables {
         /// What netd was doing.
         action: &'static str,
+        /// The table it was doing it to.
+        table: String,
         /// The cause.
         source: io::Error,
     },

@@ -82,7 +82,7 @@ impl Netd {
     /// is: netd never moves one).
     pub async fn start(config: Config) -> Result<Netd, Error> {
         let node = Node::new(&config)?;
-        let sys = sys::Linux::connect()?;
+        let sys = sys::Linux::connect(&node.nft_table)?;
         bridge::ensure(&sys, &node).await?;
         info!(
             bridge = %node.bridge,

@@ -146,10 +146,11 @@ pub(crate) struct Linux {
 impl Linux {
     /// Opens an rtnetlink connection in the calling thread's netns, which becomes the node
     /// netns. Must run inside a tokio runtime (the connection is a task on it).
-    pub(crate) fn connect() -> Result<Linux, Error> {
+    pub(crate) fn connect(nft_table: &str) -> Result<Linux, Error> {
         let node = Netlink::connect().map_err(|source| Error::OpenNetlink { source })?;
-        let nftables = nftables::Nftables::open().map_err(|source| Error::Nftables {
-            action: "open a netfilter netlink socket",
+        let nftables = nftables::Nftables::open(nft_table).map_err(|source| Error::Nftables {
+            action: "open a netfilter netlink socket for table",
+            table: nft_table.to_owned(),
             source,
         })?;
         Ok(Linux { node, nftables })
@@ -195,14 +196,16 @@ impl Namespaces for Linux {
         self.nftables
             .apply(pod_cidr, services)
             .map_err(|source| Error::Nftables {
-                action: "replace table ip kubicle",
+                action: "replace table",
+                table: self.nftables.table().to_owned(),
                 source,
             })
     }
 
     fn delete_nftables(&self) -> Result<(), Error> {
         self.nftables.delete().map_err(|source| Error::Nftables {
-            action: "delete table ip kubicle",
+            action: "delete table",
+            table: self.nftables.table().to_owned(),
             source,
         })
     }

@@ -122,6 +122,7 @@ fn config(run_dir: &Path) -> Config {
         pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
         run_dir: run_dir.to_owned(),
         veth_prefix: "kv".to_owned(),
+        nft_table: "kubicle".to_owned(),
     }
 }
 

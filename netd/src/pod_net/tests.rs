@@ -14,6 +14,7 @@ fn node() -> Node {
         pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
         run_dir: PathBuf::from("/run/k"),
         veth_prefix: "kv".to_owned(),
+        nft_table: "kubicle".to_owned(),
     })
     .expect("valid config")
 }

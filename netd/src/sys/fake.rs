@@ -647,6 +647,7 @@ impl Fake {
         if self.lock().call(call) {
             return Err(Error::Nftables {
                 action: "fake",
+                table: "fake".to_owned(),
                 source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
             });
         }

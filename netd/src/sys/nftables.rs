@@ -1,5 +1,5 @@
 //! A small nf_tables client over `NETLINK_NETFILTER`: it replaces or deletes netd's own
-//! table, `ip kubicle`, in one atomic batch, the way `nft -f` does.
+//! table (`ip kubicle-<cluster id>`, named in its config), in one atomic batch, the way `nft -f` does.
 //!
 //! The messages are encoded here after `include/uapi/linux/netfilter/nf_tables.h` and
 //! `nfnetlink.h`: no maintained crate speaks nf_tables over netlink (rustables is GPL-3.0,
@@ -45,7 +45,10 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use nix::sys::socket::{setsockopt, sockopt};
 
 /// The table netd owns in the node netns.
-pub(crate) const TABLE: &str = "kubicle";
+/// The attribute that names the table, the same number in every nf_tables message netd sends
+/// (`NFTA_TABLE_NAME`, `NFTA_CHAIN_TABLE`, `NFTA_RULE_TABLE`, `NFTA_SET_TABLE`,
+/// `NFTA_SET_ELEM_LIST_TABLE` are all 1 in linux/netfilter/nf_tables.h).
+const NFTA_ANY_TABLE: u16 = 1;
 const CHAIN: &str = "postrouting";
 
 // nfnetlink.h / netlink.h
@@ -66,15 +69,12 @@ const NFT_MSG_DELTABLE: u16 = 2;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_NEWRULE: u16 = 6;
 // attributes
-const NFTA_TABLE_NAME: u16 = 1;
-const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_CHAIN_HOOK: u16 = 4;
 const NFTA_CHAIN_POLICY: u16 = 5;
 const NFTA_CHAIN_TYPE: u16 = 7;
 const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFTA_HOOK_PRIORITY: u16 = 2;
-const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_LIST_ELEM: u16 = 1;
@@ -103,14 +103,12 @@ const NFT_CMP_EQ: u32 = 0;
 const NFT_CMP_NEQ: u32 = 1;
 const NFT_MSG_NEWSET: u16 = 9;
 const NFT_MSG_NEWSETELEM: u16 = 12;
-const NFTA_SET_TABLE: u16 = 1;
 const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_FLAGS: u16 = 3;
 const NFTA_SET_KEY_TYPE: u16 = 4;
 const NFTA_SET_KEY_LEN: u16 = 5;
 const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_ID: u16 = 10;
-const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_KEY: u16 = 1;
@@ -171,11 +169,13 @@ const IPV4_DADDR: u32 = 16;
 pub(crate) struct Nftables {
     /// The socket and the next sequence number; one batch at a time.
     socket: Mutex<(Socket, u32)>,
+    /// The one table netd owns (`ip <table>`); nothing else is touched.
+    table: String,
 }
 
 impl Nftables {
-    /// Opens the socket in the calling thread's netns.
-    pub(crate) fn open() -> io::Result<Nftables> {
+    /// Opens the socket in the calling thread's netns, for the table `ip <table>`.
+    pub(crate) fn open(table: &str) -> io::Result<Nftables> {
         let mut socket = Socket::new(NETLINK_NETFILTER)?;
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
@@ -184,7 +184,13 @@ impl Nftables {
         socket.set_non_blocking(true)?;
         Ok(Nftables {
             socket: Mutex::new((socket, 1)),
+            table: table.to_owned(),
         })
+    }
+
+    /// The table's name.
+    pub(crate) fn table(&self) -> &str {
+        &self.table
     }
 
     /// Replaces the table: pod traffic to outside `pod_cidr` is masqueraded, and new
@@ -198,9 +204,7 @@ impl Nftables {
             .collect();
         self.run(|batch| {
             delete_table(batch);
-            batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |m| {
-                m.string(NFTA_TABLE_NAME, TABLE);
-            });
+            batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |_| {});
             base_chain(batch, CHAIN, NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
             rule(batch, CHAIN, |list| {
                 address_in(list, IPV4_SADDR, pod_cidr, NFT_CMP_EQ);
@@ -238,7 +242,6 @@ impl Nftables {
                 set_id += 1;
                 let id = set_id;
                 batch.message(NFT_MSG_NEWSET, NLM_F_CREATE, |m| {
-                    m.string(NFTA_SET_TABLE, TABLE);
                     m.string(NFTA_SET_NAME, name);
                     m.be32(NFTA_SET_FLAGS, NFT_SET_MAP);
                     m.be32(NFTA_SET_KEY_TYPE, key_type);
@@ -339,7 +342,7 @@ impl Nftables {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (socket, seq) = &mut *guard;
-        let mut batch = Batch::new(*seq);
+        let mut batch = Batch::new(*seq, &self.table);
         batch.control(NFNL_MSG_BATCH_BEGIN);
         build(&mut batch);
         let acks = batch.ack_last();
@@ -370,18 +373,13 @@ impl Nftables {
 
 /// Makes sure the table exists, then deletes it: a delete that cannot fail for its absence.
 fn delete_table(batch: &mut Batch) {
-    batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |m| {
-        m.string(NFTA_TABLE_NAME, TABLE);
-    });
-    batch.message(NFT_MSG_DELTABLE, 0, |m| {
-        m.string(NFTA_TABLE_NAME, TABLE);
-    });
+    batch.message(NFT_MSG_NEWTABLE, NLM_F_CREATE, |_| {});
+    batch.message(NFT_MSG_DELTABLE, 0, |_| {});
 }
 
 /// A NAT base chain on `hook` at `priority`, accepting by default.
 fn base_chain(batch: &mut Batch, name: &str, hook: u32, priority: i32) {
     batch.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, |m| {
-        m.string(NFTA_CHAIN_TABLE, TABLE);
         m.string(NFTA_CHAIN_NAME, name);
         m.nested(NFTA_CHAIN_HOOK, |h| {
             h.be32(NFTA_HOOK_HOOKNUM, hook);
@@ -395,7 +393,6 @@ fn base_chain(batch: &mut Batch, name: &str, hook: u32, priority: i32) {
 /// A chain reached only by jumps.
 fn plain_chain(batch: &mut Batch, name: &str) {
     batch.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, |m| {
-        m.string(NFTA_CHAIN_TABLE, TABLE);
         m.string(NFTA_CHAIN_NAME, name);
     });
 }
@@ -403,7 +400,6 @@ fn plain_chain(batch: &mut Batch, name: &str) {
 /// A rule appended to `chain`.
 fn rule(batch: &mut Batch, chain: &str, expressions: impl FnOnce(&mut Attrs)) {
     batch.message(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, |m| {
-        m.string(NFTA_RULE_TABLE, TABLE);
         m.string(NFTA_RULE_CHAIN, chain);
         m.nested(NFTA_RULE_EXPRESSIONS, expressions);
     });
@@ -419,7 +415,6 @@ fn elements(batch: &mut Batch, set: &str, entries: impl Iterator<Item = (Vec<u8>
     let entries: Vec<(Vec<u8>, String)> = entries.collect();
     for chunk in entries.chunks(ELEMENTS_PER_MESSAGE) {
         batch.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, |m| {
-            m.string(NFTA_SET_ELEM_LIST_TABLE, TABLE);
             m.string(NFTA_SET_ELEM_LIST_SET, set);
             m.nested(NFTA_SET_ELEM_LIST_ELEMENTS, |list| {
                 for (key, chain) in chunk {
@@ -557,15 +552,18 @@ fn pad(buf: &mut Vec<u8>) {
 struct Batch {
     buf: Vec<u8>,
     seq: u32,
+    /// The table every nf_tables message of the batch names.
+    table: String,
     /// Where the last nf_tables message starts.
     last: Option<usize>,
 }
 
 impl Batch {
-    fn new(seq: u32) -> Batch {
+    fn new(seq: u32, table: &str) -> Batch {
         Batch {
             buf: Vec::new(),
             seq,
+            table: table.to_owned(),
             last: None,
         }
     }
@@ -575,11 +573,16 @@ impl Batch {
         self.push(kind, NLM_F_REQUEST, 0, |_| {});
     }
 
-    /// An nf_tables message for the `ip` family.
+    /// An nf_tables message for the `ip` family, about the batch's table.
     fn message(&mut self, kind: u16, flags: u16, attrs: impl FnOnce(&mut Attrs)) {
         self.last = Some(self.buf.len());
         let kind = (NFNL_SUBSYS_NFTABLES << 8) | kind;
-        self.push(kind, NLM_F_REQUEST | flags, NFPROTO_IPV4, attrs);
+        let table = std::mem::take(&mut self.table);
+        self.push(kind, NLM_F_REQUEST | flags, NFPROTO_IPV4, |m| {
+            m.string(NFTA_ANY_TABLE, &table);
+            attrs(m);
+        });
+        self.table = table;
     }
 
     /// Asks for the acknowledgement of the last nf_tables message; how many will come.
@@ -659,7 +662,7 @@ mod tests {
         let flags = |batch: &Batch, start: usize| {
             u16::from_ne_bytes([batch.buf[start + 6], batch.buf[start + 7]])
         };
-        let mut batch = Batch::new(7);
+        let mut batch = Batch::new(7, "kubicle");
         batch.control(NFNL_MSG_BATCH_BEGIN);
         let first = batch.buf.len();
         delete_table(&mut batch);
