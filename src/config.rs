@@ -51,6 +51,24 @@ fn detect_node_ip() -> Ipv4Addr {
         .unwrap_or(Ipv4Addr::LOCALHOST)
 }
 
+/// The addresses of this network namespace's interfaces that are up.
+fn local_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter(|a| a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
+        .filter_map(|a| {
+            let address = a.address?;
+            match (address.as_sockaddr_in(), address.as_sockaddr_in6()) {
+                (Some(v4), _) => Some(IpAddr::V4(v4.ip())),
+                (_, Some(v6)) => Some(IpAddr::V6(v6.ip())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// This host's name, lower-cased, as the node name.
 fn detect_node_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -214,8 +232,10 @@ impl Config {
         }
     }
 
-    /// The names and addresses the serving certificate must cover.
-    pub(crate) fn api_sans(&self) -> Vec<String> {
+    /// The names and addresses the serving certificate must cover: the `kubernetes` Service's
+    /// names and ClusterIP, loopback, the listen address (every local address when it is
+    /// unspecified) and `api_ip`, where pods reach the API.
+    pub(crate) fn api_sans(&self, api_ip: Option<Ipv4Addr>) -> Vec<String> {
         let mut sans = vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
@@ -227,8 +247,17 @@ impl Config {
             self.cluster(0, None).service_ip(1).to_string(),
         ];
         let ip: IpAddr = self.listen.ip();
-        if !ip.is_unspecified() && !sans.contains(&ip.to_string()) {
-            sans.push(ip.to_string());
+        let mut addresses: Vec<IpAddr> = api_ip.into_iter().map(IpAddr::V4).collect();
+        if ip.is_unspecified() {
+            addresses.push(self.node_ip.into());
+            addresses.extend(local_addresses());
+        } else {
+            addresses.push(ip);
+        }
+        for address in addresses {
+            if !sans.contains(&address.to_string()) {
+                sans.push(address.to_string());
+            }
         }
         sans
     }
@@ -239,11 +268,6 @@ impl Config {
     /// files. Under the data dir, so `kubicle reset` and the tests' cleanup find all of it.
     pub(crate) fn run_dir(&self) -> PathBuf {
         self.data_dir.join("run")
-    }
-
-    /// The cgroup2 directory of this cluster's pods (see `podd::cgroup`).
-    pub(crate) fn cgroup_root(&self) -> Option<PathBuf> {
-        podd::cgroup::cluster_dir(&self.cluster_name)
     }
 }
 
@@ -282,7 +306,27 @@ mod tests {
             Ipv4Addr::new(10, 96, 0, 10)
         );
         assert_eq!(config.cluster_domain, "cluster.local");
-        assert!(config.api_sans().contains(&"10.96.0.1".to_string()));
+        assert!(config.api_sans(None).contains(&"10.96.0.1".to_string()));
+    }
+
+    #[test]
+    fn the_certificate_covers_where_pods_and_the_host_reach_the_api() {
+        let config = Config::from_args(args()).expect("defaults");
+        let sans = config.api_sans(Some(Ipv4Addr::new(10, 244, 0, 1)));
+        for want in [
+            "127.0.0.1",
+            "10.96.0.1",
+            "10.244.0.1",
+            "kubernetes.default.svc",
+        ] {
+            assert!(sans.contains(&want.to_string()), "{want} in {sans:?}");
+        }
+        let mut args = args();
+        args.listen = "0.0.0.0:6443".into();
+        args.node_ip = Some("192.0.2.7".into());
+        let sans = Config::from_args(args).expect("valid").api_sans(None);
+        assert!(sans.contains(&"192.0.2.7".to_string()), "{sans:?}");
+        assert!(!sans.contains(&"0.0.0.0".to_string()), "{sans:?}");
     }
 
     #[test]

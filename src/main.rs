@@ -3,12 +3,14 @@
 //! Layout, in reading order:
 //! - `cli.rs`: the raw command line (clap).
 //! - `config.rs`: the validated [`config::Config`]; nothing binds or writes before it exists.
+//! - `data_dir.rs`: the data directory's lock, the cluster's identity and its host objects' names.
 //! - `supervisor.rs`: `kubicle up`, which starts every component and stops them on a signal.
 //! - `apply.rs`: `kubicle up -f`, manifests applied after start and the map printed once ready.
 
 mod apply;
 mod cli;
 mod config;
+mod data_dir;
 mod supervisor;
 
 use std::process::ExitCode;
@@ -44,6 +46,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.log_format);
+    // Every file a cluster writes (database, WAL, keys, logs) is its owner's alone from its
+    // first byte; files meant for containers are given their modes explicitly.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     match run(cli, started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::data_dir::{DataDir, DataDirError, Record, new_id};
 
 /// Runs the cluster until a signal arrives.
 pub(crate) async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
@@ -20,17 +21,16 @@ pub(crate) async fn run(config: Config, started: Instant) -> anyhow::Result<()> 
 }
 
 async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
+    // Before anything else: one cluster per data dir.
+    let data_dir = DataDir::create_and_lock(&config.data_dir)?;
+    let record = take_identity(&config, data_dir.path())?;
+    let names = record.host_names();
     // The node network comes first: in a fresh network namespace it also brings up `lo`,
     // which the API listener on 127.0.0.1 needs.
     let netd = if config.pods {
-        let netd = netd::Netd::start(netd::Config {
-            bridge: BRIDGE.to_string(),
-            pod_cidr: config.pod_cidr,
-            run_dir: config.run_dir(),
-            veth_prefix: "kv".to_string(),
-        })
-        .await
-        .context("set up the node network (bridge kubicle0)")?;
+        let netd = netd::Netd::start(names.netd_config(config.pod_cidr, config.run_dir()))
+            .await
+            .with_context(|| format!("set up the node network (bridge {})", names.bridge))?;
         netd.reject_unallocated(config.service_cidr)
             .await
             .context("reject unallocated ClusterIPs on the node")?;
@@ -50,15 +50,6 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         .context("read the API server's address")?;
     let (pod_listener, api_ip) = api_for_pods(netd.as_deref(), address, &config).await;
     let cluster = config.cluster(address.port(), api_ip);
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
-    ClusterRecord {
-        name: config.cluster_name.clone(),
-        pod_cidr: config.pod_cidr,
-        service_cidr: Some(config.service_cidr),
-    }
-    .write(&config.data_dir)
-    .context("write cluster.json")?;
     let api = apiserver::Api::open(&config.data_dir, cluster)
         .await
         .with_context(|| format!("open the store in {}", config.data_dir.display()))?;
@@ -69,7 +60,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let credentials = apiserver::tls::ensure(
         &config.data_dir.join("pki"),
         &config.cluster_name,
-        &config.api_sans(),
+        &config.api_sans(api_ip),
     )
     .context("set up the cluster's credentials")?;
     let tls = apiserver::tls::server_config(&credentials)?;
@@ -99,7 +90,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
                 node_ip: config.node_ip,
                 pod_cidr: config.pod_cidr,
                 state_dir: config.run_dir().join("pods"),
-                cgroup_root: config.cgroup_root(),
+                cgroup_root: names.cgroup_dir(),
                 kubicle_exe: std::env::current_exe().context("find the kubicle executable")?,
                 cluster_dns: api.cluster().service_ip(10),
                 cluster_domain: config.cluster_domain.clone(),
@@ -180,7 +171,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     for task in dns {
         task.await.context("the cluster DNS failed")?;
     }
-    if let Some(root) = config.cgroup_root() {
+    if let Some(root) = names.cgroup_dir() {
         // Every pod's cgroup is gone by now; the cluster's own directory goes too.
         let _ = std::fs::remove_dir(root);
     }
@@ -189,7 +180,36 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
             tracing::error!(error = %e, "a controller failed");
         }
     }
+    // The data dir is free for the next `kubicle up` only now.
+    drop(data_dir);
     Ok(())
+}
+
+/// The cluster's record with its identity: the stored one, or a new one at first start. A
+/// data dir from before identities first has its host objects (named by the old scheme)
+/// removed, as a node reboot would; its pods come back under the new names.
+fn take_identity(config: &Config, data_dir: &Path) -> anyhow::Result<Record> {
+    let stored = Record::read(data_dir);
+    let id = match stored.as_ref().and_then(|r| r.id.clone()) {
+        Some(id) => id,
+        None => {
+            if let Some(old) = &stored {
+                tracing::info!("giving the cluster an identity: removing its old host objects");
+                remove_host_objects(data_dir, old)?;
+            }
+            new_id()
+        }
+    };
+    let record = Record {
+        name: config.cluster_name.clone(),
+        id: Some(id),
+        pod_cidr: config.pod_cidr,
+        service_cidr: Some(config.service_cidr),
+        host: None,
+    };
+    record.write(data_dir).context("write cluster.json")?;
+    tracing::info!(bridge = %record.host_names().bridge, "cluster identity");
+    Ok(record)
 }
 
 /// Where pods reach the API server (the `kubernetes` Service's endpoint), and the extra
@@ -323,6 +343,9 @@ pub(crate) enum ResetError {
     /// The directory does not look like a kubicle data directory.
     #[error("{0} does not look like a kubicle data directory (no state.db): refusing to remove it")]
     NotADataDir(String),
+    /// The cluster is running (or its lock could not be taken).
+    #[error(transparent)]
+    Locked(#[from] DataDirError),
     /// Removing the node network failed.
     #[error("remove the node network")]
     Network(#[source] netd::Error),
@@ -336,7 +359,8 @@ pub(crate) enum ResetError {
     },
 }
 
-/// Removes the cluster's data directory (state, credentials, kubeconfig).
+/// Removes the cluster's host objects and its data directory (state, credentials,
+/// kubeconfig). Refuses, changing nothing, while the cluster runs.
 pub(crate) fn reset(data_dir: &Path, yes: bool) -> Result<(), ResetError> {
     if !data_dir.exists() {
         println!("kubicle: nothing to reset at {}", data_dir.display());
@@ -345,88 +369,44 @@ pub(crate) fn reset(data_dir: &Path, yes: bool) -> Result<(), ResetError> {
     if !data_dir.join("state.db").exists() {
         return Err(ResetError::NotADataDir(data_dir.display().to_string()));
     }
+    let held = DataDir::lock(data_dir)?;
     if !yes && !confirm(data_dir) {
         return Err(ResetError::NotConfirmed);
     }
-    if let Some(record) = ClusterRecord::read(data_dir) {
-        stop_pod_processes(&record.name);
-        let netns_dir = data_dir.join("run").join("netns");
-        // The bridge lives in the network namespace the cluster ran in. If it is not here,
-        // that namespace is gone (or elsewhere): only the bind mounts are ours to undo.
-        if nix::net::if_::if_nametoindex(BRIDGE).is_ok() {
-            remove_node_network(data_dir, &record)?;
-        } else if netns_dir.exists() {
-            unmount_all(&netns_dir);
-        }
-        // Each pod's IPC namespace is a bind mount in its directory.
-        if let Ok(pods) = std::fs::read_dir(data_dir.join("run").join("pods")) {
-            for pod in pods.flatten() {
-                let _ =
-                    nix::mount::umount2(&pod.path().join("ipc"), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
+    if let Some(record) = Record::read(data_dir) {
+        remove_host_objects(data_dir, &record)?;
     }
     std::fs::remove_dir_all(data_dir).map_err(|source| ResetError::Remove {
         path: data_dir.display().to_string(),
         source,
     })?;
+    drop(held);
     println!("kubicle: removed {}", data_dir.display());
     Ok(())
 }
 
-/// What `kubicle reset` needs to know about a cluster that may no longer run: written by
-/// `kubicle up` to `<data-dir>/cluster.json`.
-#[derive(Debug)]
-pub(crate) struct ClusterRecord {
-    /// The cluster name (it scopes the cgroups).
-    pub(crate) name: String,
-    /// The pod CIDR (the bridge's address).
-    pub(crate) pod_cidr: ipnet::Ipv4Net,
-    /// The Service CIDR (rejected on the node by an `unreachable` route); absent in records
-    /// written before it was kept.
-    pub(crate) service_cidr: Option<ipnet::Ipv4Net>,
-}
-
-impl ClusterRecord {
-    fn path(data_dir: &Path) -> std::path::PathBuf {
-        data_dir.join("cluster.json")
-    }
-
-    pub(crate) fn write(&self, data_dir: &Path) -> std::io::Result<()> {
-        let service_cidr = self
-            .service_cidr
-            .map(|c| format!(", \"serviceCIDR\": \"{c}\""))
-            .unwrap_or_default();
-        let text = format!(
-            "{{\"name\": \"{}\", \"podCIDR\": \"{}\"{service_cidr}, \"bridge\": \"{BRIDGE}\"}}\n",
-            self.name, self.pod_cidr
-        );
-        std::fs::write(Self::path(data_dir), text)
-    }
-
-    fn read(data_dir: &Path) -> Option<ClusterRecord> {
-        let text = std::fs::read_to_string(Self::path(data_dir)).ok()?;
-        let field = |key: &str| -> Option<String> {
-            let rest = text.split(&format!("\"{key}\": \"")).nth(1)?;
-            Some(rest.split('"').next()?.to_string())
-        };
-        Some(ClusterRecord {
-            name: field("name")?,
-            pod_cidr: field("podCIDR")?.parse().ok()?,
-            service_cidr: field("serviceCIDR").and_then(|c| c.parse().ok()),
-        })
-    }
-}
-
-/// The bridge every cluster's pods hang off (link names are per network namespace).
-pub(crate) const BRIDGE: &str = "kubicle0";
-
-/// Kills every process of every pod of the cluster (through their cgroups) and removes the
-/// cgroups.
-fn stop_pod_processes(cluster: &str) {
-    for pod in podd::cgroup::remove_cluster(cluster) {
+/// Removes what the cluster of `record` made on the host: its pods' processes and cgroups,
+/// and, in the network namespace it ran in, its node network; elsewhere only the bind mounts.
+fn remove_host_objects(data_dir: &Path, record: &Record) -> Result<(), ResetError> {
+    let names = record.host_names();
+    for pod in podd::cgroup::remove_cluster(&names.cgroup) {
         println!("kubicle: stopped the processes of pod {pod}");
     }
+    let netns_dir = data_dir.join("run").join("netns");
+    // The bridge lives in the network namespace the cluster ran in. If it is not here,
+    // that namespace is gone (or elsewhere): only the bind mounts are ours to undo.
+    if nix::net::if_::if_nametoindex(names.bridge.as_str()).is_ok() {
+        remove_node_network(data_dir, record)?;
+    } else if netns_dir.exists() {
+        unmount_all(&netns_dir);
+    }
+    // Each pod's IPC namespace is a bind mount in its directory.
+    if let Ok(pods) = std::fs::read_dir(data_dir.join("run").join("pods")) {
+        for pod in pods.flatten() {
+            let _ = nix::mount::umount2(&pod.path().join("ipc"), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    Ok(())
 }
 
 /// Detaches the bind mounts of pod network namespaces (and of their directory), so removing
@@ -441,8 +421,10 @@ fn unmount_all(netns_dir: &Path) {
     let _ = umount2(netns_dir, MntFlags::MNT_DETACH);
 }
 
-/// Removes the pods' network namespaces and veths and the bridge, through netd.
-fn remove_node_network(data_dir: &Path, record: &ClusterRecord) -> Result<(), ResetError> {
+/// Removes the pods' network namespaces and veths, the bridge and the nf_tables table,
+/// through netd.
+fn remove_node_network(data_dir: &Path, record: &Record) -> Result<(), ResetError> {
+    let names = record.host_names();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -452,20 +434,18 @@ fn remove_node_network(data_dir: &Path, record: &ClusterRecord) -> Result<(), Re
         })?;
     runtime
         .block_on(async {
-            let netd = netd::Netd::start(netd::Config {
-                bridge: BRIDGE.to_string(),
-                pod_cidr: record.pod_cidr,
-                run_dir: data_dir.join("run"),
-                veth_prefix: "kv".to_string(),
-            })
-            .await?;
+            let netd =
+                netd::Netd::start(names.netd_config(record.pod_cidr, data_dir.join("run"))).await?;
             if let Some(cidr) = record.service_cidr {
                 netd.stop_rejecting(cidr).await?;
             }
             netd.teardown().await
         })
         .map_err(ResetError::Network)?;
-    println!("kubicle: removed the node network (bridge {BRIDGE}, pod network namespaces)");
+    println!(
+        "kubicle: removed the node network (bridge {}, pod network namespaces)",
+        names.bridge
+    );
     Ok(())
 }
 

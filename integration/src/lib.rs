@@ -188,8 +188,41 @@ pub struct Cluster {
     /// Every line the server printed on stdout after its ready line.
     stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     flags: Vec<String>,
-    /// The cluster name (unique per test: it scopes the cluster's cgroups on the host).
+    /// The cluster name (`--cluster-name`, unique per test).
     pub name: String,
+    /// The names of the cluster's host objects, read from its `cluster.json` once it is ready.
+    host: Option<HostNames>,
+}
+
+/// The names of a cluster's host objects, which `kubicle up` derives from the identity it
+/// keeps in `<data-dir>/cluster.json`.
+#[derive(Debug, Clone)]
+pub struct HostNames {
+    /// The pods' bridge.
+    pub bridge: String,
+    /// netd's nf_tables table (`ip <nft_table>`).
+    pub nft_table: String,
+    /// The cgroup2 directory of the cluster's pods.
+    pub cgroup_dir: Option<PathBuf>,
+}
+
+impl HostNames {
+    /// Reads them from a data dir's `cluster.json`.
+    pub fn read(data_dir: &Path) -> Option<HostNames> {
+        let text = std::fs::read_to_string(data_dir.join("cluster.json")).ok()?;
+        let record: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let host = &record["host"];
+        let cgroup = format!("kubicle-{}", host["cgroup"].as_str()?);
+        Some(HostNames {
+            bridge: host["bridge"].as_str()?.to_string(),
+            nft_table: host["nftTable"].as_str()?.to_string(),
+            cgroup_dir: ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+                .iter()
+                .map(Path::new)
+                .find(|root| root.join("cgroup.controllers").exists())
+                .map(|root| root.join(cgroup)),
+        })
+    }
 }
 
 impl Cluster {
@@ -214,9 +247,19 @@ impl Cluster {
             cache_dir: root.join("kube-cache"),
             log: root.join("kubicle.log"),
             stdout: Default::default(),
-            flags: flags.iter().map(|f| f.to_string()).collect(),
+            flags: Vec::new(),
             name: format!("it{}", unique() % 1_000_000_000),
+            host: None,
         };
+        // A test may name its cluster itself: `boot` passes `--cluster-name` once.
+        let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if let Some(at) = flags.iter().position(|f| f == "--cluster-name") {
+            cluster.name = flags
+                .drain(at..(at + 2).min(flags.len()))
+                .nth(1)
+                .unwrap_or_default();
+        }
+        cluster.flags = flags;
         cluster.boot();
         cluster
     }
@@ -247,15 +290,8 @@ impl Cluster {
             .expect("open log");
         let mut child = self
             .on_node(kubicle_bin())
-            .args([
-                "--log-format=text",
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--cluster-name",
-                &self.name,
-                "--data-dir",
-            ])
+            .args(["--log-format=text", "up", "--listen", "127.0.0.1:0"])
+            .args(["--cluster-name", &self.name, "--data-dir"])
             .arg(&self.data_dir)
             .args(&self.flags)
             .env("KUBICLE_LOG", "info")
@@ -287,6 +323,15 @@ impl Cluster {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected ready line: {line}"));
         self.address = address.to_string();
+        self.host = HostNames::read(&self.data_dir);
+    }
+
+    /// The names of the cluster's host objects (bridge, nf_tables table, cgroup).
+    #[track_caller]
+    pub fn host_names(&self) -> &HostNames {
+        self.host
+            .as_ref()
+            .expect("a running cluster has a cluster.json with its host names")
     }
 
     /// What the server printed on stdout after its ready line (the `up -f` map).
@@ -526,11 +571,8 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill9();
         // Container processes outlive a killed kubicle; their cgroups find them all.
-        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
-            let dir = Path::new(root).join(format!("kubicle-{}", self.name));
-            let Ok(pods) = std::fs::read_dir(&dir) else {
-                continue;
-            };
+        if let Some(dir) = self.host.as_ref().and_then(|h| h.cgroup_dir.clone()) {
+            let pods = std::fs::read_dir(&dir).into_iter().flatten();
             for pod in pods.flatten().filter(|e| e.path().is_dir()) {
                 let _ = std::fs::write(pod.path().join("cgroup.kill"), "1");
                 for _ in 0..100 {
@@ -582,6 +624,22 @@ pub struct Streaming {
 }
 
 impl Streaming {
+    /// Waits (up to `timeout`, then kills it) for the command to exit, and returns every line
+    /// it printed.
+    pub fn finish(mut self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The readers end once the pipes close.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            self.seen.push(line);
+        }
+        std::mem::take(&mut self.seen)
+    }
+
     /// Waits until a line satisfies `pred`, panicking with everything seen after `timeout`.
     #[track_caller]
     pub fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {

@@ -538,6 +538,9 @@ fn exec(command: &[String]) -> InitError {
     let Some(program) = argv.first() else {
         return InitError::Command(command.to_vec());
     };
+    // The server runs with umask 077 (its files are private); a container gets the usual
+    // 022, as runc gives it when the OCI spec names none.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     match nix::unistd::execvp(program, &argv) {
         Err(source) => InitError::Exec {
             command: command[0].clone(),

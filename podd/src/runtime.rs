@@ -937,6 +937,11 @@ fn prepare_files(
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text)?;
+        // Mounted over /etc in containers of any user: readable by all (the server's umask
+        // is 077), as the kubelet writes them.
+        let readable =
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+        std::fs::set_permissions(&path, readable)?;
         files.push(path);
     }
     Ok(files)

@@ -6,6 +6,7 @@ mod controllers;
 mod crash;
 mod dns;
 mod errors;
+mod hardening;
 mod kube_client;
 mod pods;
 mod services;

@@ -262,10 +262,11 @@ fn reset_removes_what_a_crashed_cluster_left() {
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pod))
         .success();
     wait_running(&c, "sleeper");
-    let cgroup = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .map(|root| std::path::Path::new(root).join(format!("kubicle-{}", c.name)))
-        .find(|dir| dir.exists())
+    let cgroup = c
+        .host_names()
+        .cgroup_dir
+        .clone()
+        .filter(|dir| dir.exists())
         .expect("the cluster's cgroup");
     let pids: Vec<String> = std::fs::read_dir(&cgroup)
         .expect("pod cgroups")
@@ -276,7 +277,8 @@ fn reset_removes_what_a_crashed_cluster_left() {
     assert!(!pids.is_empty(), "the pod's process is in its cgroup");
     // The node masquerades pod traffic bound outside the pod network (netd's nf_tables table).
     let table = integration::run(
-        c.on_node("nft").args(["list", "table", "ip", "kubicle"]),
+        c.on_node("nft")
+            .args(["list", "table", "ip", &c.host_names().nft_table]),
         None,
         wait(),
     );
@@ -352,10 +354,11 @@ fn a_restarted_cluster_keeps_its_pods_and_their_ips() {
         .success();
     let ip = wait_running(&c, "kept");
     // The container processes in the cluster's cgroups.
-    let cgroup = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .map(|root| std::path::Path::new(root).join(format!("kubicle-{}", c.name)))
-        .find(|dir| dir.exists())
+    let cgroup = c
+        .host_names()
+        .cgroup_dir
+        .clone()
+        .filter(|dir| dir.exists())
         .expect("the cluster's cgroup");
     let sleepers = || -> Vec<String> {
         std::fs::read_dir(&cgroup)
@@ -588,15 +591,11 @@ fn limits_are_enforced_or_warned_about() {
         "Guaranteed"
     );
     let uid = c.jsonpath(&["pod", "limited"], "{.metadata.uid}");
-    let memory_max = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .map(|root| {
-            std::path::Path::new(root)
-                .join(format!("kubicle-{}", c.name))
-                .join(&uid)
-                .join("memory.max")
-        })
-        .find_map(|path| std::fs::read_to_string(path).ok());
+    let memory_max = c
+        .host_names()
+        .cgroup_dir
+        .as_ref()
+        .and_then(|dir| std::fs::read_to_string(dir.join(&uid).join("memory.max")).ok());
     match memory_max {
         Some(max) => assert_eq!(max.trim(), (64 * 1024 * 1024).to_string()),
         None => {

@@ -138,8 +138,13 @@ fn balance_and_survive(c: &Cluster, kernel: bool) {
         let sticky_ip = c.jsonpath(&["service", "sticky"], "{.spec.clusterIP}");
         let map = eventually("the kernel carries auth-service", wait(), || {
             let out = integration::run(
-                c.on_node("nft")
-                    .args(["list", "map", "ip", "kubicle", "service-ips"]),
+                c.on_node("nft").args([
+                    "list",
+                    "map",
+                    "ip",
+                    &c.host_names().nft_table,
+                    "service-ips",
+                ]),
                 None,
                 wait(),
             );
