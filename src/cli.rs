@@ -36,6 +36,8 @@ pub(crate) enum Command {
     Version,
     /// Remove everything a cluster made (its data directory).
     Reset(ResetArgs),
+    /// Manage the node's images: import archives, list, remove, prune.
+    Image(ImageArgs),
     /// Run a demo app of the examples: auth, users, tasks or client (image kubicle/demo).
     Demo(DemoArgs),
     /// Internal: the container init that podd re-executes (enters the pod, then execs).
@@ -168,6 +170,44 @@ pub(crate) struct DataDirArgs {
     /// The cluster's data directory.
     #[arg(long, default_value = config::DATA_DIR, env = "KUBICLE_DATA_DIR")]
     pub(crate) data_dir: PathBuf,
+}
+
+/// `kubicle image`.
+#[derive(Debug, Args)]
+pub(crate) struct ImageArgs {
+    /// The cluster's data directory.
+    #[arg(long, default_value = config::DATA_DIR, env = "KUBICLE_DATA_DIR", global = true)]
+    pub(crate) data_dir: PathBuf,
+    #[command(subcommand)]
+    pub(crate) command: ImageCommand,
+}
+
+/// The subcommands of `kubicle image`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// Import images from docker-archive or oci-archive files (plain, gzip or zstd; `-` reads
+    /// stdin), as `docker save`, `podman save` and `skopeo copy` write them; they are pinned.
+    Import {
+        /// The archives.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The repository of images an OCI archive names by a tag alone (`v1` becomes
+        /// `<base-name>:v1`), as `ctr import --base-name`.
+        #[arg(long)]
+        base_name: Option<String>,
+    },
+    /// List the images.
+    #[command(alias = "list")]
+    Ls,
+    /// Remove images by name.
+    #[command(alias = "remove")]
+    Rm {
+        /// The names (`nginx`, `docker.io/library/nginx:latest`, ...).
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove the blobs no image uses.
+    Prune,
 }
 
 /// Flags of `kubicle reset`.

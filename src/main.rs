@@ -6,11 +6,13 @@
 //! - `data_dir.rs`: the data directory's lock, the cluster's identity and its host objects' names.
 //! - `supervisor.rs`: `kubicle up`, which starts every component and stops them on a signal.
 //! - `apply.rs`: `kubicle up -f`, manifests applied after start and the map printed once ready.
+//! - `image.rs`: `kubicle image`, the node's image store.
 
 mod apply;
 mod cli;
 mod config;
 mod data_dir;
+mod image;
 mod supervisor;
 
 use std::process::ExitCode;
@@ -146,6 +148,11 @@ fn run(cli: cli::Cli, started: std::time::Instant) -> Result<(), Failure> {
         cli::Command::Pause => Err(Failure::Runtime(anyhow::anyhow!(
             "kubicle pause runs only as a pod's PID 1"
         ))),
+        cli::Command::Image(args) => {
+            let text = image::run(args).map_err(Failure::Runtime)?;
+            print_stdout(&text);
+            Ok(())
+        }
         cli::Command::Reset(args) => {
             supervisor::reset(&args.data_dir, args.yes).map_err(|e| match e {
                 supervisor::ResetError::NotConfirmed | supervisor::ResetError::NotADataDir(_) => {

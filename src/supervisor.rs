@@ -25,6 +25,12 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     let data_dir = DataDir::create_and_lock(&config.data_dir)?;
     let record = take_identity(&config, data_dir.path())?;
     let names = record.host_names();
+    // Archives dropped in <data-dir>/images/ are imported in the background (k3s's airgap
+    // habit), each once until it changes, so that they never delay readiness.
+    tokio::task::spawn_blocking({
+        let data_dir = config.data_dir.clone();
+        move || crate::image::import_drop_ins(&data_dir)
+    });
     // The node network comes first: in a fresh network namespace it also brings up `lo`,
     // which the API listener on 127.0.0.1 needs.
     let netd = if config.pods {

@@ -7,6 +7,7 @@ mod crash;
 mod dns;
 mod errors;
 mod hardening;
+mod images;
 mod kube_client;
 mod pods;
 mod services;
