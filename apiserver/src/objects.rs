@@ -331,6 +331,8 @@ pub fn prepare_create(
     if !errors.is_empty() {
         return Err(ApiError::invalid(resource, &name, errors));
     }
+    let mut warnings = warnings;
+    warnings.extend(validate::warnings(resource.kind, &obj));
     Ok((obj, warnings))
 }
 
@@ -458,6 +460,8 @@ pub fn prepare_update(
     if !errors.is_empty() {
         return Err(ApiError::invalid(resource, name, errors));
     }
+    let mut warnings = warnings;
+    warnings.extend(validate::warnings(resource.kind, &obj));
     Ok((obj, warnings))
 }
 

@@ -157,6 +157,24 @@ fn render_value(v: Option<&Value>) -> String {
     }
 }
 
+/// The warnings of a write that validation lets through, as `GetWarningsForPodTemplate`
+/// (pkg/api/pod/warnings.go) gives them for a template's negative grace period (a Pod's
+/// own is made 1 when decoded, see `defaults`).
+pub fn warnings(kind: &str, obj: &Value) -> Vec<String> {
+    let grace = match kind {
+        "Deployment" | "ReplicaSet" => {
+            &obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        }
+        _ => return Vec::new(),
+    };
+    match grace.as_i64() {
+        Some(g) if g < 0 => vec![
+            "spec.template.spec.terminationGracePeriodSeconds: must be >= 0; negative values are invalid and will be treated as 1".into(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// Quotes a string like Go's `strconv.Quote`.
 fn go_quote(s: &str) -> String {
     crate::strconv::quote(s)

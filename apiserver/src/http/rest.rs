@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::api::Written;
-use crate::objects::{self, PatchType};
+use crate::objects::{self, FieldValidation, PatchType};
 use crate::resources::{self, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
 
@@ -249,20 +249,18 @@ pub(crate) async fn handle(
         }
         (&Method::POST, None, None) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let created = api
-                .create(
-                    r,
-                    ns,
-                    obj,
-                    &params::write_options(&params, headers, Write::Create)?,
-                )
-                .await?;
+            let options = params::write_options(&params, headers, Write::Create)?;
+            let duplicates = duplicate_fields(r, content_type, &body, &obj, &options)?;
+            set_on_create(&obj, &options)?;
+            let mut created = api.create(r, ns, obj, &options).await?;
+            created.warnings.splice(0..0, duplicates);
             Ok(written_response(r, &created, how))
         }
         (&Method::PUT, Some(name), sub) => {
             let obj = objects::decode_body(content_type, &body)?;
             let options = params::write_options(&params, headers, Write::Update)?;
-            let out = match sub {
+            let duplicates = duplicate_fields(r, content_type, &body, &obj, &options)?;
+            let mut out = match sub {
                 None => api.replace(r, ns, name, obj, &options).await?,
                 Some("status") => api.replace_status(r, ns, name, obj, &options).await?,
                 Some("scale") => {
@@ -271,6 +269,7 @@ pub(crate) async fn handle(
                 }
                 Some(_) => return Err(ApiError::MethodNotAllowed),
             };
+            out.warnings.splice(0..0, duplicates);
             Ok(written_response(r, &out, how))
         }
         (&Method::PATCH, Some(name), sub) => {
@@ -316,6 +315,52 @@ pub(crate) async fn handle(
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// The repeated keys of a JSON create or update body, as strict decoding reports them
+/// (`sigs.k8s.io/json`): with `fieldValidation=Strict` one 400 together with the unknown
+/// fields, as `transformDecodeError` words it; with `Warn` warnings; with `Ignore` nothing.
+fn duplicate_fields(
+    r: &Resource,
+    content_type: &str,
+    body: &[u8],
+    obj: &Value,
+    options: &crate::api::WriteOptions,
+) -> Result<Vec<String>, ApiError> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let json = matches!(
+        media.to_ascii_lowercase().as_str(),
+        "" | "application/json" | "*/*"
+    );
+    if !json || options.field_validation == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let duplicates = crate::strict::duplicate_fields(body);
+    if duplicates.is_empty() || options.field_validation != FieldValidation::Strict {
+        return Ok(duplicates);
+    }
+    let (_, mut errors) = objects::decode_typed(r, obj.clone(), FieldValidation::Warn)?;
+    errors.extend(duplicates);
+    Err(ApiError::BadRequest(format!(
+        "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+        r.version,
+        errors.join(", "),
+        kind = r.kind,
+    )))
+}
+
+/// The etcd3 store refuses to create an object that carries a resourceVersion (one that
+/// parses to a non-zero `u64`), with `storage.ErrResourceVersionSetOnCreate`, which
+/// `InterpretCreateError` passes on as a 500 without a reason; a dry run never reaches it.
+/// Upstream checks this after validation; here it comes before.
+fn set_on_create(obj: &Value, options: &crate::api::WriteOptions) -> Result<(), ApiError> {
+    let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
+    if options.dry_run || !crate::strconv::parse_uint(rv).is_ok_and(|v| v != 0) {
+        return Ok(());
+    }
+    Err(ApiError::Unknown(
+        "resourceVersion should not be set on objects to be created".into(),
+    ))
 }
 
 /// An object's key relative to the key prefix of a list (`<namespace>/<name>` across

@@ -174,3 +174,83 @@ async fn a_watch_with_a_timeout_ends_and_selectors_filter() {
     assert_eq!(code, 200, "{body}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// POSTs `body` as JSON; the code, the body and the `Warning` headers.
+async fn post(router: &axum::Router, uri: &str, body: &str) -> (u16, Value, Vec<String>) {
+    let request = Request::post(uri)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("response");
+    let code = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all(http::header::WARNING)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .collect();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        warnings,
+    )
+}
+
+#[tokio::test]
+async fn creates_are_checked_as_upstream_checks_them() {
+    let (router, _, dir) = router().await;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let dup = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d","name":"d"},"data":{"x":"1"},"colour":1}"#;
+    let (code, status, _) = post(&router, &format!("{cms}?fieldValidation=Strict"), dup).await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "colour", duplicate field "metadata.name""#
+    );
+    let (code, _, warnings) = post(&router, cms, dup).await;
+    assert_eq!(code, 201);
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "duplicate field 'metadata.name'""#,
+            r#"299 - "unknown field 'colour'""#
+        ]
+    );
+    let with_rv =
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"r","resourceVersion":"5"}}"#;
+    let (code, status, _) = post(&router, cms, with_rv).await;
+    assert_eq!(code, 500, "{status}");
+    assert_eq!(
+        status["message"],
+        "resourceVersion should not be set on objects to be created"
+    );
+    assert!(status.get("reason").is_none(), "{status}");
+    let (code, _, _) = post(&router, &format!("{cms}?dryRun=All"), with_rv).await;
+    assert_eq!(code, 201, "a dry run never reaches the store's check");
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"terminationGracePeriodSeconds":-5,"containers":[{"name":"c","image":"i"}]}}"#;
+    let (code, created, _) = post(&router, "/api/v1/namespaces/default/pods", pod).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["spec"]["terminationGracePeriodSeconds"], 1);
+    let deployment = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"w"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"terminationGracePeriodSeconds":-5,"containers":[{"name":"c","image":"i"}]}}}}"#;
+    let (code, _, warnings) = post(
+        &router,
+        "/apis/apps/v1/namespaces/default/deployments",
+        deployment,
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert_eq!(
+        warnings,
+        [
+            "299 - \"spec.template.spec.terminationGracePeriodSeconds: must be >= 0; negative values are invalid and will be treated as 1\""
+        ]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
