@@ -130,6 +130,14 @@ fn pod_spec(spec: &mut Value) {
 /// `SetDefaults_Pod`: only for Pods, not templates (so it never shows up in
 /// a Deployment's template).
 fn pod_only(spec: &mut Value) {
+    // `Convert_v1_Pod_To_core_Pod` (pkg/apis/core/v1/conversion.go, since 1.27): a Pod's
+    // negative terminationGracePeriodSeconds becomes 1 (a template's is only warned about).
+    if spec["terminationGracePeriodSeconds"]
+        .as_i64()
+        .is_some_and(|g| g < 0)
+    {
+        spec["terminationGracePeriodSeconds"] = json!(1);
+    }
     for list in ["containers", "initContainers"] {
         for c in list_mut(spec, list) {
             // Requests default to limits when unspecified.

@@ -11,6 +11,7 @@
 mod discovery;
 mod exec;
 mod log;
+mod params;
 mod portforward;
 mod rest;
 
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -142,7 +143,8 @@ async fn openapi_group_version(uri: Uri) -> Response {
     }
 }
 
-type RawQuery = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+/// The raw query string, split as `url.ParseQuery` splits it ([`params::Params::parse`]).
+type RawQuery = axum::extract::RawQuery;
 
 /// The WebSocket upgrade of an exec request, if it is one.
 type WsUpgrade = Result<
@@ -225,20 +227,11 @@ async fn resources(
 ) -> Response {
     let result = async {
         let target = rest::Target::parse(group, version, segs)?;
-        let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let params = params::Params::parse(query.0.as_deref().unwrap_or(""));
         let body = axum::body::to_bytes(body, MAX_BODY)
             .await
             .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
-        rest::handle(
-            &state.api,
-            method,
-            target,
-            rest::Params(params),
-            &headers,
-            body,
-            ws.ok(),
-        )
-        .await
+        rest::handle(&state.api, method, target, params, &headers, body, ws.ok()).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

@@ -17,6 +17,8 @@
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
 //! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
 //! - `status`: every error as a Kubernetes `Status`.
+//! - `strconv`: Go's number parsing and quoting, whose texts upstream's errors carry.
+//! - `strict`: the duplicate keys of a JSON body, as strict decoding reports them.
 //! - `streams`: the pod runtime's log streams behind `pods/log` (**API Boundary**).
 //! - `tls`: CA, serving certificate, token, kubeconfig.
 //! - `http`: the HTTPS router and accept loop.
@@ -42,7 +44,9 @@ pub mod selector;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod strconv;
 pub mod streams;
+pub mod strict;
 pub mod table;
 pub mod tls;
 pub mod validate;

@@ -59,15 +59,14 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    /// From the query parameter; anything else is a 400.
-    pub fn parse(value: Option<&str>) -> Result<FieldValidation, ApiError> {
+    /// The directive of a `fieldValidation` parameter upstream accepts (`""` is the default),
+    /// `None` for any other (`ValidateFieldValidation` makes that a 422).
+    pub fn from_directive(value: &str) -> Option<FieldValidation> {
         match value {
-            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
-            Some("Ignore") => Ok(FieldValidation::Ignore),
-            Some("Strict") => Ok(FieldValidation::Strict),
-            Some(other) => Err(ApiError::BadRequest(format!(
-                "fieldValidation parameter unsupported: {other}"
-            ))),
+            "" | "Warn" => Some(FieldValidation::Warn),
+            "Ignore" => Some(FieldValidation::Ignore),
+            "Strict" => Some(FieldValidation::Strict),
+            _ => None,
         }
     }
 }
@@ -332,6 +331,8 @@ pub fn prepare_create(
     if !errors.is_empty() {
         return Err(ApiError::invalid(resource, &name, errors));
     }
+    let mut warnings = warnings;
+    warnings.extend(validate::warnings(resource.kind, &obj));
     Ok((obj, warnings))
 }
 
@@ -459,6 +460,8 @@ pub fn prepare_update(
     if !errors.is_empty() {
         return Err(ApiError::invalid(resource, name, errors));
     }
+    let mut warnings = warnings;
+    warnings.extend(validate::warnings(resource.kind, &obj));
     Ok((obj, warnings))
 }
 

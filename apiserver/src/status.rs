@@ -108,6 +108,11 @@ pub enum ApiError {
     /// The server failed (storage error and the like).
     #[error("{0}")]
     Internal(String),
+    /// An error upstream's handlers pass on without making it a `Status` (a storage error,
+    /// a version that does not parse where the watch cache parses it): 500 with no reason,
+    /// as `responsewriters.ErrorToAPIStatus` answers it.
+    #[error("{0}")]
+    Unknown(String),
 }
 
 fn join_causes(causes: &[FieldError]) -> String {
@@ -203,7 +208,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Unknown(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -222,6 +227,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Internal(_) => "InternalError",
+            ApiError::Unknown(_) => "",
         }
     }
 
@@ -236,6 +242,12 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code().as_u16(),
         });
+        if self.reason().is_empty() {
+            // `StatusReasonUnknown` is "", which the omitempty field leaves out.
+            if let Some(map) = status.as_object_mut() {
+                map.remove("reason");
+            }
+        }
         let details = match self {
             ApiError::NotFound {
                 group,

@@ -25,6 +25,8 @@ mod service;
 mod testutil;
 mod volume;
 
+pub(crate) use names::{label_value, qualified_name};
+
 use serde_json::Value;
 use std::fmt;
 
@@ -155,29 +157,27 @@ fn render_value(v: Option<&Value>) -> String {
     }
 }
 
+/// The warnings of a write that validation lets through, as `GetWarningsForPodTemplate`
+/// (pkg/api/pod/warnings.go) gives them for a template's negative grace period (a Pod's
+/// own is made 1 when decoded, see `defaults`).
+pub fn warnings(kind: &str, obj: &Value) -> Vec<String> {
+    let grace = match kind {
+        "Deployment" | "ReplicaSet" => {
+            &obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        }
+        _ => return Vec::new(),
+    };
+    match grace.as_i64() {
+        Some(g) if g < 0 => vec![
+            "spec.template.spec.terminationGracePeriodSeconds: must be >= 0; negative values are invalid and will be treated as 1".into(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// Quotes a string like Go's `strconv.Quote`.
 fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::strconv::quote(s)
 }
 
 /// Whether a kind is namespaced: `Some(false)` for the built-in

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::rest::Params;
+use super::params::Params;
 use crate::api::Api;
 use crate::status::ApiError;
 use crate::streams::LogOptions;
@@ -32,16 +32,8 @@ pub(crate) fn respond(api: &Api, pod: &Value, params: &Params) -> Result<Respons
 /// The options of a log request at `now`. An unparsable number is a 400, as the query
 /// decoder answers; a value out of range is a 422 `PodLogOptions` Invalid.
 fn options(params: &Params, name: &str, now: jiff::Timestamp) -> Result<LogOptions, ApiError> {
-    let number = |key: &str| -> Result<Option<i64>, ApiError> {
-        params
-            .get(key)
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    ApiError::BadRequest(format!("{key}: invalid value {v:?}: not an integer"))
-                })
-            })
-            .transpose()
-    };
+    // `Convert_Slice_string_To_Pointer_int64`: `strconv.ParseInt`'s error as a 400.
+    let number = |key: &str| params.int(key);
     let (tail_lines, limit_bytes, since_seconds) = (
         number("tailLines")?,
         number("limitBytes")?,

@@ -14,11 +14,13 @@ use futures_util::stream;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::api::Api;
 use crate::api::Written;
-use crate::api::{Api, DeleteOptions, WriteOptions};
 use crate::objects::{self, FieldValidation, PatchType};
 use crate::resources::{self, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
+
+use super::params::{self, ListOptions, Params, Write};
 use crate::status::ApiError;
 use crate::table;
 use crate::watch::{EventType, Start, WatchEvent, Watcher};
@@ -76,112 +78,6 @@ impl Target {
     }
 }
 
-/// Query parameters, in order, repeated keys kept.
-#[derive(Debug, Default)]
-pub(crate) struct Params(pub(crate) Vec<(String, String)>);
-
-impl Params {
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub(crate) fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
-    }
-
-    /// The options of a write. `fieldManager` defaults to the client's User-Agent product
-    /// (`kubectl`), as the apiserver does; an apply must name one, and only an apply may
-    /// force (`ValidatePatchOptions` in apimachinery's `validation.go`).
-    fn write_options(
-        &self,
-        headers: &HeaderMap,
-        patch_type: Option<PatchType>,
-    ) -> Result<WriteOptions, ApiError> {
-        let apply = patch_type == Some(PatchType::Apply);
-        let force = self.flag("force");
-        let user_agent = headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        let field_manager = match self.get("fieldManager") {
-            Some(m) => m.to_string(),
-            None if apply => String::new(),
-            None => crate::managed::default_manager(user_agent),
-        };
-        let mut causes = Vec::new();
-        let cause = |error_type, field: &str, detail: &str, bad: Option<serde_json::Value>| {
-            crate::validate::FieldError {
-                error_type,
-                field: field.to_string(),
-                bad_value: bad,
-                detail: detail.to_string(),
-            }
-        };
-        use crate::validate::ErrorType;
-        if apply && field_manager.is_empty() {
-            causes.push(cause(
-                ErrorType::Required,
-                "fieldManager",
-                "is required for apply patch",
-                None,
-            ));
-        }
-        if !apply && self.get("force").is_some() {
-            causes.push(cause(
-                ErrorType::Forbidden,
-                "force",
-                "may not be specified for non-apply patch",
-                None,
-            ));
-        }
-        if field_manager.len() > 128 {
-            causes.push(cause(
-                ErrorType::TooLong,
-                "fieldManager",
-                "may not be more than 128 bytes",
-                None,
-            ));
-        }
-        if field_manager.chars().any(|c| c.is_control()) {
-            causes.push(cause(
-                ErrorType::Invalid,
-                "fieldManager",
-                "must consist of printable characters",
-                Some(json!(field_manager)),
-            ));
-        }
-        if !causes.is_empty() {
-            let options_kind = if patch_type.is_some() {
-                "PatchOptions"
-            } else {
-                "CreateOptions"
-            };
-            return Err(ApiError::Invalid {
-                kind_qualified: format!("{options_kind}.meta.k8s.io"),
-                kind: options_kind.to_string(),
-                group: "meta.k8s.io".to_string(),
-                name: String::new(),
-                causes,
-            });
-        }
-        Ok(WriteOptions {
-            dry_run: self.get("dryRun") == Some("All"),
-            field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
-            field_manager,
-            force,
-        })
-    }
-
-    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        Ok((
-            LabelSelector::parse(self.get("labelSelector").unwrap_or(""))?,
-            FieldSelector::parse(self.get("fieldSelector").unwrap_or(""))?,
-        ))
-    }
-}
-
 /// How the client wants objects rendered.
 #[derive(Debug, Clone, Copy)]
 enum Render {
@@ -200,7 +96,8 @@ enum Include {
     Object,
 }
 
-fn render(headers: &HeaderMap, params: &Params) -> Render {
+/// How the client wants objects rendered; a Table with a bad `includeObject` is a 400.
+fn render(headers: &HeaderMap, params: &Params) -> Result<Render, ApiError> {
     let accept = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -213,21 +110,21 @@ fn render(headers: &HeaderMap, params: &Params) -> Render {
             } else {
                 "meta.k8s.io/v1"
             };
-            let include = match params.get("includeObject") {
+            let include = match params::include_object(params)? {
                 Some("None") => Include::None,
                 Some("Object") => Include::Object,
                 _ => Include::Metadata,
             };
-            return Render::Table {
+            return Ok(Render::Table {
                 api_version,
                 include,
-            };
+            });
         }
         if offer.contains("json") || offer.trim() == "*/*" {
-            return Render::Object;
+            return Ok(Render::Object);
         }
     }
-    Render::Object
+    Ok(Render::Object)
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response {
@@ -258,23 +155,36 @@ pub(crate) async fn handle(
 ) -> Result<Response, ApiError> {
     let r = target.resource;
     let ns = target.namespace.as_deref();
-    let how = render(headers, &params);
+    let how = render(headers, &params)?;
     let content_type = header(headers, http::header::CONTENT_TYPE);
     match (
         &method,
         target.name.as_deref(),
         target.subresource.as_deref(),
     ) {
-        (&Method::GET, None, None) if params.flag("watch") => watch(api, r, ns, &params, how).await,
         (&Method::GET, None, None) => {
-            let (labels, fields) = params.selectors()?;
-            let (items, revision) = api.list(r, ns, &labels, &fields);
+            let options = ListOptions::from_params(&params, r.kind)?;
+            if options.watch {
+                return watch(api, r, ns, options, how).await;
+            }
+            params::request_timeout(&params)?;
+            let token = options.check_list_revision()?;
+            let (mut items, revision) = api.list(r, ns, &options.labels, &options.fields);
+            if let Some(token) = token {
+                // A list is never cut into pages here (`limit` is served whole, as the
+                // watch cache serves it), so a token comes from elsewhere: go on from its key.
+                items.retain(|o| list_key(o, ns.is_some()).as_str() >= token.start.as_str());
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &list_body(r, &items, revision, how),
             ))
         }
         (&Method::GET, Some(name), None | Some("status")) => {
+            params::request_timeout(&params)?;
+            // The watch cache serves a get at a version, and parses it first (`CacheDelegator.Get`).
+            params::resource_version(params.get("resourceVersion").unwrap_or(""))
+                .map_err(ApiError::Unknown)?;
             let obj = api.get(r, ns, name)?;
             let revision = api.store().revision();
             Ok(json_response(
@@ -339,15 +249,18 @@ pub(crate) async fn handle(
         }
         (&Method::POST, None, None) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let created = api
-                .create(r, ns, obj, &params.write_options(headers, None)?)
-                .await?;
+            let options = params::write_options(&params, headers, Write::Create)?;
+            let duplicates = duplicate_fields(r, content_type, &body, &obj, &options)?;
+            set_on_create(&obj, &options)?;
+            let mut created = api.create(r, ns, obj, &options).await?;
+            created.warnings.splice(0..0, duplicates);
             Ok(written_response(r, &created, how))
         }
         (&Method::PUT, Some(name), sub) => {
             let obj = objects::decode_body(content_type, &body)?;
-            let options = params.write_options(headers, None)?;
-            let out = match sub {
+            let options = params::write_options(&params, headers, Write::Update)?;
+            let duplicates = duplicate_fields(r, content_type, &body, &obj, &options)?;
+            let mut out = match sub {
                 None => api.replace(r, ns, name, obj, &options).await?,
                 Some("status") => api.replace_status(r, ns, name, obj, &options).await?,
                 Some("scale") => {
@@ -356,12 +269,13 @@ pub(crate) async fn handle(
                 }
                 Some(_) => return Err(ApiError::MethodNotAllowed),
             };
+            out.warnings.splice(0..0, duplicates);
             Ok(written_response(r, &out, how))
         }
         (&Method::PATCH, Some(name), sub) => {
             let patch_type = PatchType::from_content_type(content_type)?;
             let patch = objects::decode_body(content_type, &body)?;
-            let options = params.write_options(headers, Some(patch_type))?;
+            let options = params::write_options(&params, headers, Write::Patch(patch_type))?;
             let out = api
                 .patch(r, ns, name, sub, patch_type, patch, &options)
                 .await?;
@@ -371,7 +285,7 @@ pub(crate) async fn handle(
             Ok(written_response(r, &out, how))
         }
         (&Method::DELETE, Some(name), None) => {
-            let options = delete_options(&params, &body)?;
+            let options = params::delete_options(&params, &body)?;
             let out = api.delete(r, ns, name, &options).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -379,9 +293,9 @@ pub(crate) async fn handle(
             ))
         }
         (&Method::DELETE, None, None) => {
-            let options = delete_options(&params, &body)?;
-            let (labels, fields) = params.selectors()?;
-            let (items, _) = api.list(r, ns, &labels, &fields);
+            let list = ListOptions::from_params(&params, r.kind)?;
+            let options = params::delete_options(&params, &body)?;
+            let (items, _) = api.list(r, ns, &list.labels, &list.fields);
             let mut deleted = Vec::new();
             for item in items {
                 let meta = &item["metadata"];
@@ -403,6 +317,63 @@ pub(crate) async fn handle(
     }
 }
 
+/// The repeated keys of a JSON create or update body, as strict decoding reports them
+/// (`sigs.k8s.io/json`): with `fieldValidation=Strict` one 400 together with the unknown
+/// fields, as `transformDecodeError` words it; with `Warn` warnings; with `Ignore` nothing.
+fn duplicate_fields(
+    r: &Resource,
+    content_type: &str,
+    body: &[u8],
+    obj: &Value,
+    options: &crate::api::WriteOptions,
+) -> Result<Vec<String>, ApiError> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let json = matches!(
+        media.to_ascii_lowercase().as_str(),
+        "" | "application/json" | "*/*"
+    );
+    if !json || options.field_validation == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let duplicates = crate::strict::duplicate_fields(body);
+    if duplicates.is_empty() || options.field_validation != FieldValidation::Strict {
+        return Ok(duplicates);
+    }
+    let (_, mut errors) = objects::decode_typed(r, obj.clone(), FieldValidation::Warn)?;
+    errors.extend(duplicates);
+    Err(ApiError::BadRequest(format!(
+        "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+        r.version,
+        errors.join(", "),
+        kind = r.kind,
+    )))
+}
+
+/// The etcd3 store refuses to create an object that carries a resourceVersion (one that
+/// parses to a non-zero `u64`), with `storage.ErrResourceVersionSetOnCreate`, which
+/// `InterpretCreateError` passes on as a 500 without a reason; a dry run never reaches it.
+/// Upstream checks this after validation; here it comes before.
+fn set_on_create(obj: &Value, options: &crate::api::WriteOptions) -> Result<(), ApiError> {
+    let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
+    if options.dry_run || !crate::strconv::parse_uint(rv).is_ok_and(|v| v != 0) {
+        return Ok(());
+    }
+    Err(ApiError::Unknown(
+        "resourceVersion should not be set on objects to be created".into(),
+    ))
+}
+
+/// An object's key relative to the key prefix of a list (`<namespace>/<name>` across
+/// namespaces, `<name>` within one or for a cluster-scoped kind), as continue tokens hold it.
+fn list_key(obj: &Value, in_namespace: bool) -> String {
+    let meta = &obj["metadata"];
+    let name = meta["name"].as_str().unwrap_or("");
+    match meta["namespace"].as_str() {
+        Some(ns) if !in_namespace => format!("{ns}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
 /// A write's answer: 201 when it created the object, with its warnings as `Warning` headers
 /// (kubectl prints them as `Warning: <text>`; client-go `rest/warnings.go`).
 fn written_response(r: &Resource, written: &Written, how: Render) -> Response {
@@ -419,47 +390,6 @@ fn written_response(r: &Resource, written: &Written, how: Render) -> Response {
         }
     }
     response
-}
-
-fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let mut options = DeleteOptions {
-        grace_period_seconds: params
-            .get("gracePeriodSeconds")
-            .and_then(|v| v.parse().ok()),
-        dry_run: params.get("dryRun") == Some("All"),
-        propagation_policy: params.get("propagationPolicy").map(str::to_string),
-        ..DeleteOptions::default()
-    };
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?;
-        if let Some(g) = v["gracePeriodSeconds"].as_i64() {
-            options.grace_period_seconds = Some(g);
-        }
-        options.precondition_uid = v["preconditions"]["uid"].as_str().map(str::to_string);
-        options.precondition_resource_version = v["preconditions"]["resourceVersion"]
-            .as_str()
-            .map(str::to_string);
-        if v["dryRun"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|x| x == "All"))
-        {
-            options.dry_run = true;
-        }
-        if let Some(policy) = v["propagationPolicy"].as_str() {
-            options.propagation_policy = Some(policy.to_string());
-        } else if v["orphanDependents"] == true {
-            options.propagation_policy = Some("Orphan".to_string());
-        }
-    }
-    if let Some(policy) = &options.propagation_policy {
-        if !matches!(policy.as_str(), "Background" | "Foreground" | "Orphan") {
-            return Err(ApiError::BadRequest(format!(
-                "unsupported propagationPolicy {policy:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
-            )));
-        }
-    }
-    Ok(options)
 }
 
 /// An object as JSON, or as a one-row Table.
@@ -556,21 +486,16 @@ async fn watch(
     api: &Api,
     r: &'static Resource,
     ns: Option<&str>,
-    params: &Params,
+    options: ListOptions,
     how: Render,
 ) -> Result<Response, ApiError> {
-    let (labels, fields) = params.selectors()?;
-    let start = match params.get("resourceVersion") {
-        None | Some("") | Some("0") => Start::Now,
-        Some(rv) => Start::After(
-            rv.parse()
-                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))?,
-        ),
+    // `Cacher.Watch` parses the version and passes its error on as it is: a 500.
+    let start = match params::resource_version(&options.resource_version) {
+        Ok(0) => Start::Now,
+        Ok(rv) => Start::After(rv),
+        Err(e) => return Err(ApiError::Unknown(e)),
     };
-    let timeout = params
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .unwrap_or(3600);
+    let timeout = params::watch_timeout(options.timeout_seconds, rand::random::<f64>());
     let first_line = match api.watch(r, ns, start).await {
         Ok(watcher) => {
             let mut bookmarks = tokio::time::interval(BOOKMARK_EVERY);
@@ -578,12 +503,12 @@ async fn watch(
             let state = WatchStream {
                 watcher,
                 resource: r,
-                labels,
-                fields,
+                labels: options.labels,
+                fields: options.fields,
                 how,
                 bookmarks,
-                allow_bookmarks: params.flag("allowWatchBookmarks"),
-                deadline: tokio::time::Instant::now() + Duration::from_secs(timeout),
+                allow_bookmarks: options.allow_watch_bookmarks,
+                deadline: tokio::time::Instant::now() + timeout,
                 done: false,
             };
             return Ok(stream_response(state));
