@@ -148,14 +148,19 @@ pub fn import(
         all.extend(images);
         Ok(())
     })?;
-    // What the archive held that no image uses (the legacy layout's per-layer `json` and
-    // `VERSION`) is not kept.
+    // The legacy layout's per-layer `json` and `VERSION` files are no image's blobs: not
+    // kept (unless an image names the same bytes; other writers may be storing blobs now,
+    // so nothing else is removed here: that is prune's job).
     let used: std::collections::BTreeSet<String> = store
         .images()?
         .values()
         .flat_map(|image| image.blobs().map(str::to_string).collect::<Vec<_>>())
         .collect();
-    for digest in contents.blobs.values().filter(|d| !used.contains(*d)) {
+    let legacy = contents
+        .blobs
+        .iter()
+        .filter(|(path, _)| path.ends_with("/json") || path.ends_with("/VERSION"));
+    for (_, digest) in legacy.filter(|(_, d)| !used.contains(*d)) {
         let _ = std::fs::remove_file(store.blob_path(digest)?);
     }
     Ok(named)

@@ -2,8 +2,10 @@
 //! `images.json`, the names that point at them. Every file is written under `tmp/` and renamed
 //! into place (blobs after their digest is checked, the index after an fsync), so a kill at
 //! any moment leaves either the old state or the new one, and leftovers in `tmp/` that the
-//! next open removes. Writers (an import while `kubicle up` runs, a pull) serialise on an
-//! advisory lock (`lock`); readers need none.
+//! next open removes. Two advisory locks: writers of content (imports, pulls, in any process)
+//! share `lock`, which a prune takes alone, so that a prune never removes a blob a writer is
+//! about to name; and every change of `images.json` takes `index.lock` alone for a moment.
+//! Readers need none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -104,10 +106,22 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// Holds the store's writer lock until dropped.
+/// Holds one of the store's locks until dropped.
 #[derive(Debug)]
 pub struct WriteLock {
     _lock: nix::fcntl::Flock<File>,
+}
+
+fn flock(path: &Path, how: nix::fcntl::FlockArg) -> Result<WriteLock, StoreError> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("open", path))?;
+    let lock = nix::fcntl::Flock::lock(file, how)
+        .map_err(|(_, errno)| io_err("lock", path)(errno.into()))?;
+    Ok(WriteLock { _lock: lock })
 }
 
 impl Store {
@@ -135,18 +149,9 @@ impl Store {
         Ok(store)
     }
 
-    /// Takes the writer lock (waiting for another writer, such as an import, to finish).
+    /// Takes the content lock shared, as every writer does (waiting only for a prune).
     pub fn lock(&self) -> Result<WriteLock, StoreError> {
-        let path = self.root.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io_err("lock", &path)(errno.into()))?;
-        Ok(WriteLock { _lock: lock })
+        flock(&self.root.join("lock"), nix::fcntl::FlockArg::LockShared)
     }
 
     /// The path of a stored blob.
@@ -168,7 +173,8 @@ impl Store {
 
     /// Streams `reader` into the store and returns its digest and size; with `expected`, a
     /// blob whose bytes hash to anything else is refused and nothing is kept. Call it under
-    /// the writer lock, so that a prune cannot remove the blob before a name points at it.
+    /// the content lock ([`Store::lock`]), so that a prune cannot remove the blob before a name
+    /// points at it.
     pub fn put_blob(
         &self,
         reader: impl Read,
@@ -249,7 +255,7 @@ impl Store {
         })
     }
 
-    /// Changes the named images (under the writer lock the caller holds) and writes the index
+    /// Changes the named images (under the content lock the caller holds) and writes the index
     /// atomically.
     pub fn update_images(
         &self,
@@ -264,6 +270,10 @@ impl Store {
         _lock: &WriteLock,
         change: impl FnOnce(&mut IndexFile) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let _index = flock(
+            &self.root.join("index.lock"),
+            nix::fcntl::FlockArg::LockExclusive,
+        )?;
         let mut index = self.index()?;
         change(&mut index)?;
         let bytes = serde_json::to_vec_pretty(&index).expect("serialisable");
@@ -293,7 +303,7 @@ impl Store {
     /// Removes the blobs no image names, and the images `unused` selects (never pinned ones);
     /// returns the digests of the blobs removed.
     pub fn prune(&self, unused: impl Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
-        let lock = self.lock()?;
+        let lock = flock(&self.root.join("lock"), nix::fcntl::FlockArg::LockExclusive)?;
         self.update_images(&lock, |images| {
             images.retain(|name, image| image.pinned || !unused(name));
             Ok(())
