@@ -196,6 +196,14 @@ pub(crate) enum ImageCommand {
         #[arg(long)]
         base_name: Option<String>,
     },
+    /// Pull an image from its registry (or the mirrors of `<data-dir>/registries.yaml`).
+    Pull {
+        /// The image (`nginx`, `localhost:5000/app:v1`, ...).
+        image: String,
+        /// Credentials, `user:password`.
+        #[arg(long)]
+        creds: Option<String>,
+    },
     /// List the images.
     #[command(alias = "list")]
     Ls,

@@ -49,6 +49,7 @@ pub(crate) fn run(args: ImageArgs) -> anyhow::Result<String> {
             };
             import(&store, &files, &options)
         }
+        ImageCommand::Pull { image, creds } => pull(&store, &args.data_dir, &image, creds),
         ImageCommand::Ls => list(&store),
         ImageCommand::Rm { names } => remove(&store, &names),
         ImageCommand::Prune => {
@@ -98,6 +99,40 @@ fn list(store: &images::Store) -> anyhow::Result<String> {
         ]);
     }
     Ok(table(&rows))
+}
+
+/// The registries configuration of a data dir (k3s's `registries.yaml`).
+pub(crate) fn registries_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("registries.yaml")
+}
+
+fn pull(
+    store: &images::Store,
+    data_dir: &Path,
+    image: &str,
+    creds: Option<String>,
+) -> anyhow::Result<String> {
+    let reference = images::Reference::for_pull(image)?;
+    let registries = images::pull::Registries::load(&registries_file(data_dir))?;
+    let credentials = creds.map(|c| match c.split_once(':') {
+        Some((user, password)) => images::pull::Credentials::Basic(user.into(), password.into()),
+        None => images::pull::Credentials::Basic(c.clone(), String::new()),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let record = runtime.block_on(images::pull::pull(
+        store,
+        &reference,
+        &registries,
+        credentials.as_ref(),
+    ))?;
+    Ok(format!(
+        "Image is up to date for {reference}@{}\n",
+        record.manifest
+    ))
 }
 
 fn remove(store: &images::Store, names: &[String]) -> anyhow::Result<String> {

@@ -7,6 +7,7 @@ pub mod digest;
 pub mod import;
 pub mod oci;
 pub mod platform;
+pub mod pull;
 pub mod reference;
 pub mod store;
 

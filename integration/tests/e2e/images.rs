@@ -147,3 +147,165 @@ fn archives_dropped_in_the_images_dir_are_imported_at_start() {
         list.stdout.contains("docker.io/demo/httpd").then_some(())
     });
 }
+
+/// A registry (distribution, Debian's `docker-registry`) on 127.0.0.1, stopped by PID on drop.
+struct Registry {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Registry {
+    /// Serves `dir`'s storage on a free loopback port; with `tls` (cert, key, htpasswd) over
+    /// HTTPS with basic auth.
+    fn start(dir: &Path, tls: Option<(&Path, &Path, &Path)>) -> Option<Registry> {
+        if !tool_exists("docker-registry") {
+            assert!(std::env::var_os("CI").is_none(), "CI needs docker-registry");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}",
+            dir.join("storage").display()
+        );
+        match tls {
+            Some((cert, key, htpasswd)) => config.push_str(&format!(
+                ", tls: {{certificate: {}, key: {}}}}}\nauth: {{htpasswd: {{realm: kubicle-test, path: {}}}}}\n",
+                cert.display(),
+                key.display(),
+                htpasswd.display()
+            )),
+            None => config.push_str("}\n"),
+        }
+        let file = dir.join("registry.yml");
+        std::fs::write(&file, config).expect("registry config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Registry { child, address };
+        eventually("the registry listens", wait(), || {
+            std::net::TcpStream::connect(&registry.address)
+                .ok()
+                .map(|_| ())
+        });
+        Some(registry)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool_exists(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+#[test]
+fn images_pull_from_a_loopback_registry_over_http_and_https_with_basic_auth() {
+    let c = Cluster::start_with("images-pull", &["--no-pods"]);
+    let work = c.data_dir.parent().expect("test dir").join("build");
+    std::fs::create_dir_all(&work).expect("build dir");
+    if build_image(&work).is_none() {
+        return;
+    }
+    let plain_dir = work.join("plain");
+    std::fs::create_dir_all(&plain_dir).expect("dir");
+    let Some(plain) = Registry::start(&plain_dir, None) else {
+        return;
+    };
+    let push = |dest: &str, extra: &str| {
+        let script = format!("skopeo copy -q {extra} oci:layout:v1 docker://{dest}");
+        let out = integration::run(
+            Command::new("sh").args(["-ec", &script]).current_dir(&work),
+            None,
+            wait(),
+        );
+        assert!(out.ok(), "{script}: {}", out.stderr);
+    };
+    push(
+        &format!("{}/demo/httpd:v1", plain.address),
+        "--dest-tls-verify=false",
+    );
+    let image = format!("{}/demo/httpd:v1", plain.address);
+    let pulled = kubicle_image(&c, &["pull", &image], None);
+    assert!(
+        pulled
+            .success()
+            .starts_with(&format!("Image is up to date for {image}@sha256:")),
+        "{}",
+        pulled.stdout
+    );
+    assert!(
+        kubicle_image(&c, &["ls"], None)
+            .success()
+            .contains(&format!("{}/demo/httpd", plain.address))
+    );
+    let missing = kubicle_image(
+        &c,
+        &["pull", &format!("{}/demo/nothing:v1", plain.address)],
+        None,
+    );
+    assert!(
+        missing
+            .failure()
+            .contains("failed to pull and unpack image"),
+        "{}",
+        missing.stderr
+    );
+
+    // HTTPS with basic auth: the CA and the credentials from registries.yaml.
+    let secure_dir = work.join("secure");
+    std::fs::create_dir_all(&secure_dir).expect("dir");
+    let certs = integration::run(
+        Command::new("sh")
+            .args(["-ec", "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+                -addext subjectAltName=IP:127.0.0.1 -keyout tls.key -out tls.crt 2>/dev/null \
+                && htpasswd -Bbn dev s3cret > htpasswd && mkdir -p certs.d && cp tls.crt certs.d/ca.crt"])
+            .current_dir(&secure_dir),
+        None,
+        wait(),
+    );
+    assert!(certs.ok(), "{}", certs.stderr);
+    let (cert, key, htpasswd) = (
+        secure_dir.join("tls.crt"),
+        secure_dir.join("tls.key"),
+        secure_dir.join("htpasswd"),
+    );
+    let Some(secure) = Registry::start(&secure_dir, Some((&cert, &key, &htpasswd))) else {
+        return;
+    };
+    push(
+        &format!("{}/private/app:v1", secure.address),
+        &format!(
+            "--dest-cert-dir {} --dest-creds dev:s3cret",
+            secure_dir.join("certs.d").display()
+        ),
+    );
+    let private = format!("{}/private/app:v1", secure.address);
+    let denied = kubicle_image(&c, &["pull", &private], None);
+    assert_eq!(denied.code, Some(1), "no credentials: {}", denied.stdout);
+    std::fs::write(
+        c.data_dir.join("registries.yaml"),
+        format!(
+            "configs:\n  \"{}\":\n    auth: {{username: dev, password: s3cret}}\n    tls: {{ca_file: {}}}\n",
+            secure.address,
+            cert.display()
+        ),
+    )
+    .expect("registries.yaml");
+    let pulled = kubicle_image(&c, &["pull", &private], None);
+    assert!(pulled.success().contains(&private), "{}", pulled.stdout);
+    let with_flag = kubicle_image(&c, &["pull", &private, "--creds", "dev:s3cret"], None);
+    assert!(with_flag.ok(), "{}", with_flag.stderr);
+}
