@@ -338,14 +338,14 @@ pub(crate) async fn handle(
             Ok(super::portforward::upgrade(ws, pod_ip))
         }
         (&Method::POST, None, None) => {
-            let obj = objects::decode_body(content_type, &body)?;
+            let obj = objects::decode(content_type, body).await?;
             let created = api
                 .create(r, ns, obj, &params.write_options(headers, None)?)
                 .await?;
             Ok(written_response(r, &created, how))
         }
         (&Method::PUT, Some(name), sub) => {
-            let obj = objects::decode_body(content_type, &body)?;
+            let obj = objects::decode(content_type, body).await?;
             let options = params.write_options(headers, None)?;
             let out = match sub {
                 None => api.replace(r, ns, name, obj, &options).await?,
@@ -360,7 +360,7 @@ pub(crate) async fn handle(
         }
         (&Method::PATCH, Some(name), sub) => {
             let patch_type = PatchType::from_content_type(content_type)?;
-            let patch = objects::decode_body(content_type, &body)?;
+            let patch = objects::decode(content_type, body).await?;
             let options = params.write_options(headers, Some(patch_type))?;
             let out = api
                 .patch(r, ns, name, sub, patch_type, patch, &options)
