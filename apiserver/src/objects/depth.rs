@@ -202,7 +202,7 @@ impl<'a> Yaml<'a> {
     /// `yaml_parser_fetch_next_token`, reduced to what moves the flow level, the indentation
     /// and the simple key.
     fn token(&mut self) -> Result<(), TooDeep> {
-        self.to_next_token();
+        self.skip_to_next_token();
         self.stale_block_key();
         self.unroll_indent(self.mark.column as isize);
         if self.eof() {
@@ -234,8 +234,8 @@ impl<'a> Yaml<'a> {
         Ok(())
     }
 
-    /// `yaml_parser_scan_to_next_token`: blanks, comments and line breaks.
-    fn to_next_token(&mut self) {
+    /// `yaml_parser_scan_skip_to_next_token`: blanks, comments and line breaks.
+    fn skip_to_next_token(&mut self) {
         loop {
             if self.mark.column == 0 && self.text[self.i..].starts_with(&[0xef, 0xbb, 0xbf]) {
                 self.skip();
