@@ -153,6 +153,14 @@ pub(crate) struct UpArgs {
     /// it can serve exactly, as kube-proxy's nftables mode; the listeners serve the rest).
     #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
     pub(crate) proxy_mode: ProxyMode,
+    /// kube-apiserver's flag: the most read-only requests served at once (long-running ones
+    /// and health probes aside); more get 429. 0: no limit.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) max_requests_inflight: usize,
+    /// kube-apiserver's flag: the most mutating requests served at once; more get 429.
+    /// 0: no limit.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) max_mutating_requests_inflight: usize,
 }
 
 /// How ClusterIP traffic is carried (`--proxy-mode`).

@@ -110,6 +110,8 @@ pub(crate) struct Config {
     pub(crate) kernel_proxy: bool,
     /// Manifests to apply after start (`-f`).
     pub(crate) manifests: Option<PathBuf>,
+    /// `--max-requests-inflight` and `--max-mutating-requests-inflight`.
+    pub(crate) max_in_flight: apiserver::http::limits::MaxInFlight,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -210,6 +212,10 @@ impl Config {
             dns_ttl: args.dns_ttl,
             kernel_proxy: args.proxy_mode == crate::cli::ProxyMode::Nftables,
             manifests: args.filename,
+            max_in_flight: apiserver::http::limits::MaxInFlight {
+                requests: args.max_requests_inflight,
+                mutating: args.max_mutating_requests_inflight,
+            },
         })
     }
 
@@ -291,6 +297,8 @@ mod tests {
             dns_ttl: 30,
             proxy_mode: crate::cli::ProxyMode::Userspace,
             filename: None,
+            max_requests_inflight: 400,
+            max_mutating_requests_inflight: 200,
         }
     }
 

@@ -24,6 +24,9 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     // Before anything else: one cluster per data dir.
     let data_dir = DataDir::create_and_lock(&config.data_dir)?;
     let record = take_identity(&config, data_dir.path())?;
+    let open_files = raise_open_files_limit();
+    let (host_conns, pod_conns) = apiserver::http::limits::ConnLimits::from_open_files(open_files);
+    tracing::debug!(open_files, ?host_conns, ?pod_conns, "connection limits");
     let names = record.host_names();
     // Archives dropped in <data-dir>/images/ are imported in the background (k3s's airgap
     // habit), each once until it changes, so that they never delay readiness.
@@ -78,16 +81,18 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
     .context("write the kubeconfig")?;
 
     let shutdown = CancellationToken::new();
-    let router = apiserver::http::router(api.clone(), &credentials.token);
+    let router =
+        apiserver::http::router_with(api.clone(), &credentials.token, config.max_in_flight);
     let for_pods = pod_listener.map(|listener| {
-        tokio::spawn(
-            apiserver::http::serve(listener, tls.clone(), router.clone(), shutdown.clone())
-                .in_current_span(),
-        )
+        let (tls, router) = (tls.clone(), router.clone());
+        let serve = apiserver::http::serve(listener, tls, router, pod_conns, shutdown.clone());
+        tokio::spawn(serve.in_current_span())
     });
-    let server = tokio::spawn(
-        apiserver::http::serve(listener, tls, router, shutdown.clone()).in_current_span(),
-    );
+    let serve = apiserver::http::serve(listener, tls, router, host_conns, shutdown.clone());
+    let server = tokio::spawn(serve.in_current_span());
+    // The data path (Service traffic, cluster DNS) runs on threads of its own, so that it is
+    // served whatever the API's workers are busy with.
+    let data_path = DataPath::start()?;
     let mut controllers = apiserver::controllers::spawn(&api, &shutdown);
     let pod_runtime = match &netd {
         Some(netd) => {
@@ -107,9 +112,18 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let dns = start_dns(&config, &api, netd.as_deref(), &shutdown)
-        .await
-        .context("start the cluster DNS")?;
+    let dns = {
+        let (config, api, netd, shutdown) =
+            (config.clone(), api.clone(), netd.clone(), shutdown.clone());
+        data_path
+            .spawn(
+                async move { start_dns(&config, &api, netd.as_deref(), &shutdown).await }
+                    .in_current_span(),
+            )
+            .await
+            .context("start the cluster DNS")?
+            .context("start the cluster DNS")?
+    };
     // Service traffic, with pods only: the ClusterIPs are addresses on the bridge.
     let proxy = netd.as_ref().map(|netd| {
         let proxy_config = proxyd::Config {
@@ -124,7 +138,7 @@ async fn up(config: Config, started: Instant) -> anyhow::Result<()> {
             skip: vec!["kube-system/kube-dns".into()],
             kernel: config.kernel_proxy,
         };
-        tokio::spawn(
+        data_path.spawn(
             proxyd::feed::run(api.clone(), proxy_config, feed, shutdown.clone())
                 .instrument(tracing::info_span!("proxyd")),
         )
@@ -327,6 +341,61 @@ async fn start_dns(
         .instrument(span),
     );
     Ok(vec![feed, serve])
+}
+
+/// Raises the open-files soft limit to the hard limit (many hosts start at 1,024, which a
+/// flood of connections exhausts) and returns the limit now in force.
+fn raise_open_files_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    if soft >= hard {
+        return soft;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => hard,
+        Err(error) => {
+            tracing::warn!(soft, hard, %error, "cannot raise the open-files limit");
+            soft
+        }
+    }
+}
+
+/// A tokio runtime of its own for proxyd and dnsd. Sockets belong to the runtime whose
+/// task opens them, so they are opened by tasks spawned here.
+struct DataPath(Option<tokio::runtime::Runtime>);
+
+impl DataPath {
+    fn start() -> anyhow::Result<DataPath> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("kubicle-data")
+            .enable_all()
+            .build()
+            .context("start the data path's threads")?;
+        Ok(DataPath(Some(runtime)))
+    }
+
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.0 {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+}
+
+impl Drop for DataPath {
+    /// Dropping a runtime waits for its threads, which async code may not do; its tasks
+    /// have ended (or are abandoned on an early error) by now.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -257,21 +257,24 @@ impl Api {
         track: bool,
     ) -> Result<Written, ApiError> {
         let now = jiff::Timestamp::now();
-        let (mut obj, mut warnings) =
-            objects::prepare_create(resource, obj, namespace, now, options.field_validation)?;
+        let (mut obj, mut warnings) = crate::cpu::in_place(|| {
+            objects::prepare_create(resource, obj, namespace, now, options.field_validation)
+        })?;
         warnings.extend(crate::hardcoded::warnings(self, resource, &obj));
         if track {
             let api_version = resource.api_version();
             let stamp = objects::timestamp(now);
-            managed::update_in(
-                resource.kind,
-                &api_version,
-                None,
-                &mut obj,
-                &options.field_manager,
-                &stamp,
-                scope(resource, None),
-            );
+            crate::cpu::in_place(|| {
+                managed::update_in(
+                    resource.kind,
+                    &api_version,
+                    None,
+                    &mut obj,
+                    &options.field_manager,
+                    &stamp,
+                    scope(resource, None),
+                )
+            });
         }
         self.require_namespace(resource, namespace)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
@@ -329,7 +332,7 @@ impl Api {
             .store
             .mutate(key(resource, namespace, name), |current, _| {
                 let current = current.ok_or_else(|| ApiError::not_found(resource, name))?;
-                let (mut new, found) = change(current)?;
+                let (mut new, found) = crate::cpu::in_place(|| change(current))?;
                 warnings = found;
                 plan = Some(self.allocators.plan(resource, Some(current), &mut new)?);
                 if options.dry_run {
@@ -436,7 +439,7 @@ impl Api {
             && subresource.is_none()
             && self.get(resource, namespace, name).is_err()
         {
-            let obj = apply(None, None)?;
+            let obj = crate::cpu::in_place(|| apply(None, None))?;
             return self
                 .create_tracked(resource, namespace, obj, options, false)
                 .await;

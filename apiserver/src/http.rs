@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - `http.rs`: [`router`], the auth middleware, [`serve`].
+//! - `http/limits.rs`: connection limits, timeouts, the max-in-flight filter.
 //! - `http/discovery.rs`: `/api`, `/apis`, `/version`, `/openapi/v3`.
 //! - `http/rest.rs`: every resource URL (objects, lists, watches, subresources, Tables).
 //! - `http/log.rs`: `pods/log`, its options validated as upstream does.
@@ -10,6 +11,7 @@
 
 mod discovery;
 mod exec;
+pub mod limits;
 mod log;
 mod params;
 mod portforward;
@@ -40,8 +42,15 @@ struct AppState {
     token: Arc<str>,
 }
 
-/// The API router. Every route but the health and version probes needs the bearer token.
+/// The API router with kube-apiserver's default max-in-flight limits.
 pub fn router(api: Api, token: &str) -> Router {
+    router_with(api, token, limits::MaxInFlight::default())
+}
+
+/// The API router. Every route but the health and version probes needs the bearer token;
+/// those routes pass the max-in-flight filter after authentication, as upstream's chain.
+pub fn router_with(api: Api, token: &str, max_in_flight: limits::MaxInFlight) -> Router {
+    let in_flight = limits::InFlight::new(max_in_flight);
     let state = AppState {
         api,
         token: Arc::from(token),
@@ -54,6 +63,10 @@ pub fn router(api: Api, token: &str) -> Router {
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            in_flight,
+            limits::max_in_flight,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/version", get(version))
@@ -239,19 +252,18 @@ async fn resources(
 
 /// Serves `router` over TLS on `listener` until `shutdown` is cancelled; then stops
 /// accepting, and gives open connections (watches included) a short deadline to finish.
+/// A connection past `conn_limits` is closed at once; the handshake, the headers and idle
+/// connections have upstream's timeouts (`http/limits.rs`).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Router,
+    conn_limits: limits::ConnLimits,
     shutdown: CancellationToken,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
-
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let connections = tokio_util::task::TaskTracker::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(4096));
+    let open = limits::Connections::new(conn_limits);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -266,40 +278,74 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            break;
+        let Some(admitted) = open.admit(peer.ip()) else {
+            tracing::debug!(%peer, "connection limit reached: closed");
+            continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                }
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
-                }
-            }
-        });
+        connections.spawn(serve_connection(
+            tcp,
+            peer,
+            acceptor.clone(),
+            router.clone(),
+            shutdown.clone(),
+            admitted,
+        ));
     }
     connections.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), connections.wait()).await;
+}
+
+/// One connection: the TLS handshake, then HTTP/1.1 or HTTP/2 until the peer leaves, the
+/// connection idles past [`limits::IDLE_TIMEOUT`], or the server stops.
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    shutdown: CancellationToken,
+    _admitted: limits::Admitted,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+
+    let handshake = tokio::time::timeout(limits::READ_HEADER_TIMEOUT, acceptor.accept(tcp));
+    let tls = match handshake.await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let activity = Arc::new(limits::Activity::new());
+    let service = limits::tracked(router, activity.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits::READ_HEADER_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits::MAX_CONCURRENT_STREAMS);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    let stop = tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = activity.idle(limits::IDLE_TIMEOUT) => std::time::Duration::from_secs(5),
+        _ = shutdown.cancelled() => std::time::Duration::from_secs(2),
+    };
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(stop, conn).await;
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! - `controllers`: scheduler, ReplicaSets, Deployments, Endpoints/EndpointSlices, garbage collector.
 //! - `managed`: server-side apply: managedFields, field ownership, conflicts.
 //! - `objects`: the write pipeline (decode, system metadata, defaults, validation, patches).
+//! - `cpu`: CPU-heavy request work (decoding, patches, apply) kept off the async workers.
 //! - `defaults`, `validate`, `patch`, `selector`, `table`: the pure pieces of that pipeline.
 //! - `protobuf`: decoding of the protobuf bodies kubectl's typed clients send.
 //! - `status`: every error as a Kubernetes `Status`.
@@ -30,6 +31,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod cluster;
 pub mod controllers;
+mod cpu;
 pub mod defaults;
 pub mod events;
 mod hardcoded;

@@ -4,6 +4,12 @@
 //! calls them inside the store's read-modify-write). The order is the real apiserver's:
 //! decode (400 on malformed bodies and wrong types), fill system metadata, default, validate
 //! (422 with one cause per field).
+//!
+//! Before a body is parsed, `objects/depth.rs` checks how deeply it nests, in one linear
+//! pass, because the parsers are not linear in nesting. [`decode`] runs both on the
+//! blocking pool (`crate::cpu`), so a large or hostile body never holds an async worker.
+
+pub mod depth;
 
 use rand::Rng;
 use serde_json::{Map, Value, json};
@@ -16,7 +22,16 @@ use crate::{defaults, validate};
 /// The largest request body the server takes (the real apiserver's limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// Decodes a request body by its content type: JSON, or YAML (a superset of JSON).
+/// [`decode_body`] on the blocking pool, at most a few at a time (`crate::cpu`).
+pub async fn decode(content_type: &str, body: bytes::Bytes) -> Result<Value, ApiError> {
+    let content_type = content_type.to_string();
+    crate::cpu::run(move || decode_body(&content_type, &body)).await?
+}
+
+/// Decodes a request body by its content type: JSON, or YAML (a superset of JSON). A body
+/// nested deeper than [`depth::MAX_DEPTH`] is refused before it is parsed, with the words
+/// of upstream's decoders (encoding/json's `invalid character '[' exceeded max depth`, go-yaml's
+/// `exceeded max depth of <limit>`).
 pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::TooLarge(MAX_BODY));
@@ -27,23 +42,48 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let json_depth = || depth::json(body, depth::MAX_DEPTH).map_err(too_deep_json);
     match media.as_str() {
-        "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
-            ApiError::BadRequest(format!("couldn't get version/kind; json parse error: {e}"))
-        }),
+        "" | "application/json" | "*/*" => json_depth()
+            .and_then(|()| serde_json::from_slice(body).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                ApiError::BadRequest(format!("couldn't get version/kind; json parse error: {e}"))
+            }),
         "application/yaml"
         | "application/x-yaml"
         | "text/yaml"
-        | "application/apply-patch+yaml" => serde_yaml_ng::from_slice(body)
+        | "application/apply-patch+yaml" => depth::yaml(body, depth::MAX_DEPTH)
+            .map_err(too_deep_yaml)
+            .and_then(|()| serde_yaml_ng::from_slice(body).map_err(|e| e.to_string()))
             .map_err(|e| ApiError::BadRequest(format!("error converting YAML to JSON: yaml: {e}"))),
         crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body)
             .map_err(|e| ApiError::BadRequest(format!("decode the protobuf request body: {e}"))),
         "application/json-patch+json"
         | "application/merge-patch+json"
-        | "application/strategic-merge-patch+json" => serde_json::from_slice(body)
+        | "application/strategic-merge-patch+json" => json_depth()
+            .and_then(|()| serde_json::from_slice(body).map_err(|e| e.to_string()))
             .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}"))),
         other => Err(ApiError::UnsupportedMediaType(other.to_string())),
     }
+}
+
+/// encoding/json's words for a nesting past its limit (`scanner.go` `pushParseState`, as
+/// its `error` words every scanner error).
+fn too_deep_json(at: depth::TooDeep) -> String {
+    format!(
+        "invalid character '{}' exceeded max depth",
+        char::from(at.bracket)
+    )
+}
+
+/// go-yaml's words for a flow level past its limit (`yaml_parser_increase_flow_level`),
+/// with the line as its `parser.fail` gives it: none on the first line.
+fn too_deep_yaml(at: depth::TooDeep) -> String {
+    let line = match at.line {
+        1 => String::new(),
+        n => format!("line {n}: "),
+    };
+    format!("{line}exceeded max depth of {}", depth::MAX_DEPTH)
 }
 
 /// What the server does with fields the schema does not know (`?fieldValidation=`).
@@ -699,6 +739,42 @@ mod tests {
         let (pruned, warnings) = decode_typed(d, extra, FieldValidation::Warn).expect("warn");
         assert_eq!(warnings.len(), 2);
         assert!(pruned["spec"].get("replicaz").is_none());
+    }
+
+    #[test]
+    fn deep_bodies_are_refused_in_upstreams_words_before_parsing() {
+        let deep_yaml = format!("kind: ConfigMap\ndata: {}", "[".repeat(200_000));
+        let deep_json = format!("{{\"a\": {}", "[".repeat(200_000));
+        for (content_type, body, message) in [
+            (
+                "application/yaml",
+                deep_yaml.clone(),
+                "error converting YAML to JSON: yaml: line 2: exceeded max depth of 127",
+            ),
+            (
+                "application/apply-patch+yaml",
+                "[".repeat(128),
+                "error converting YAML to JSON: yaml: exceeded max depth of 127",
+            ),
+            (
+                "application/json",
+                deep_json.clone(),
+                "couldn't get version/kind; json parse error: invalid character '[' exceeded max depth",
+            ),
+            (
+                "application/merge-patch+json",
+                deep_json,
+                "error decoding patch: invalid character '[' exceeded max depth",
+            ),
+        ] {
+            let err = decode_body(content_type, body.as_bytes()).expect_err(content_type);
+            assert_eq!(err.code(), 400);
+            assert_eq!(err.to_string(), message);
+        }
+        let at_limit = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        for content_type in ["application/json", "application/yaml"] {
+            assert!(decode_body(content_type, at_limit.as_bytes()).is_ok());
+        }
     }
 
     #[test]

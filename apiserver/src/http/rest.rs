@@ -248,18 +248,20 @@ pub(crate) async fn handle(
             Ok(super::portforward::upgrade(ws, pod_ip))
         }
         (&Method::POST, None, None) => {
-            let obj = objects::decode_body(content_type, &body)?;
+            let obj = objects::decode(content_type, body.clone()).await?;
             let options = params::write_options(&params, headers, Write::Create)?;
-            let duplicates = duplicate_fields(r, content_type, &body, &obj, &options)?;
+            let duplicates =
+                crate::cpu::in_place(|| duplicate_fields(r, content_type, &body, &obj, &options))?;
             set_on_create(&obj, &options)?;
             let mut created = api.create(r, ns, obj, &options).await?;
             created.warnings.splice(0..0, duplicates);
             Ok(written_response(r, &created, how))
         }
         (&Method::PUT, Some(name), sub) => {
-            let obj = objects::decode_body(content_type, &body)?;
+            let obj = objects::decode(content_type, body.clone()).await?;
             let options = params::write_options(&params, headers, Write::Update)?;
-            let duplicates = duplicate_fields(r, content_type, &body, &obj, &options)?;
+            let duplicates =
+                crate::cpu::in_place(|| duplicate_fields(r, content_type, &body, &obj, &options))?;
             let mut out = match sub {
                 None => api.replace(r, ns, name, obj, &options).await?,
                 Some("status") => api.replace_status(r, ns, name, obj, &options).await?,
@@ -274,7 +276,7 @@ pub(crate) async fn handle(
         }
         (&Method::PATCH, Some(name), sub) => {
             let patch_type = PatchType::from_content_type(content_type)?;
-            let patch = objects::decode_body(content_type, &body)?;
+            let patch = objects::decode(content_type, body).await?;
             let options = params::write_options(&params, headers, Write::Patch(patch_type))?;
             let out = api
                 .patch(r, ns, name, sub, patch_type, patch, &options)

@@ -6,6 +6,7 @@ mod controllers;
 mod crash;
 mod dns;
 mod errors;
+mod flood;
 mod hardening;
 mod images;
 mod kube_client;
