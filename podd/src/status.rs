@@ -102,6 +102,39 @@ pub struct Observed {
     pub containers: Vec<Container>,
 }
 
+impl Observed {
+    /// A pod whose sandbox is being made: app containers `ContainerCreating`, init
+    /// containers `PodInitializing`, nothing run yet.
+    pub fn creating(pod: &Value, host_ip: std::net::Ipv4Addr, now: &str) -> Observed {
+        let waiting = |c: &Value, reason: &str| Container {
+            name: c["name"].as_str().unwrap_or("").to_string(),
+            image: c["image"].as_str().unwrap_or("").to_string(),
+            state: State::Waiting {
+                reason: reason.into(),
+                message: String::new(),
+            },
+            last: None,
+            restart_count: 0,
+            ready: false,
+        };
+        let list = |field: &str, reason: &str| -> Vec<Container> {
+            pod["spec"][field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| waiting(c, reason))
+                .collect()
+        };
+        Observed {
+            pod_ip: None,
+            host_ip: host_ip.to_string(),
+            start_time: now.to_string(),
+            init: list("initContainers", "PodInitializing"),
+            containers: list("containers", "ContainerCreating"),
+        }
+    }
+}
+
 /// The phase: Pending until every app container has started, Succeeded/Failed when all
 /// have terminated and none will restart, Running otherwise (`getPhase`).
 pub fn phase(restart_policy: &str, observed: &Observed) -> &'static str {
