@@ -400,10 +400,20 @@ fn stage2(args: &InitArgs) -> InitError {
             };
         }
     }
-    match finish(args) {
-        Ok(()) => exec(&args.command),
-        Err(e) => e,
+    if let Err(e) = finish(args) {
+        return e;
     }
+    // The command dies with the first stage (a SIGKILL of it included), so no container
+    // process runs on unsupervised (prctl(2) PR_SET_PDEATHSIG). Set after the credentials
+    // change, which clears it, and kept across exec. Were the first stage killed before
+    // this line, podd still kills the container's cgroup when it sees the first stage go.
+    if let Err(source) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        return InitError::Unshare {
+            what: "parent-death signal",
+            source,
+        };
+    }
+    exec(&args.command)
 }
 
 fn join_cgroup(args: &InitArgs) -> Result<(), InitError> {

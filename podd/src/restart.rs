@@ -89,6 +89,13 @@ pub fn backoff(restarts: u32) -> Duration {
     Duration::from_secs((10u64 << restarts.saturating_sub(1).min(5)).min(300))
 }
 
+/// The delay before attempt `attempt + 1` at making a pod's sandbox: 1 s doubling to the
+/// kubelet's pod worker back-off of 10 s (`workerBackOffPeriod`), which it waits between
+/// syncs of a pod whose sandbox failed.
+pub fn sandbox_retry(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.saturating_sub(1).min(4)).min(10))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +145,12 @@ mod tests {
     fn backoff_doubles_to_five_minutes() {
         let secs: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, [10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    #[test]
+    fn sandbox_retries_double_to_ten_seconds() {
+        let secs: Vec<u64> = (1..=7).map(|n| sandbox_retry(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 10, 10, 10]);
     }
 
     #[test]

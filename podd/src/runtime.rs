@@ -344,21 +344,15 @@ async fn report(shared: &Shared, pod: &Value, reported: &mut Observed, observed:
 async fn run_pod(
     shared: Arc<Shared>,
     pod: Arc<Value>,
-    stopped: tokio::sync::watch::Receiver<Option<i64>>,
+    mut stopped: tokio::sync::watch::Receiver<Option<i64>>,
 ) {
     let mut observed = Observed::creating(&pod, shared.config.node_ip, &now());
     let mut reported = Observed::default();
-    let sandbox = match Sandbox::create(&shared, &pod).await {
-        Ok(sandbox) => sandbox,
-        Err(e @ crate::sandbox::SandboxError::AllocateIp(_)) => {
-            tracing::error!(error = %e, "create the pod sandbox");
-            report(&shared, &pod, &mut reported, &observed).await;
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "create the pod sandbox");
-            return;
-        }
+    let Some(sandbox) = create_sandbox(&shared, &pod, &mut stopped, &mut reported, &observed).await
+    else {
+        crate::sandbox::teardown(&shared, &uid(&pod), pod_ip(&pod)).await;
+        finish_delete(&shared, &pod).await;
+        return;
     };
     observed.pod_ip = Some(sandbox.ip.to_string());
     report(&shared, &pod, &mut reported, &observed).await;
@@ -368,6 +362,47 @@ async fn run_pod(
     let grace = worker.run(stopped).await;
     worker.stop(grace).await;
     finish_delete(&shared, &pod).await;
+}
+
+/// Makes the pod's sandbox, retrying with back-off until it exists or the pod must stop
+/// (`None`). Each failure is a `FailedCreatePodSandBox` event, as the kubelet records it
+/// (`kuberuntime_manager.go`), and the pod stays Pending with its containers
+/// ContainerCreating: nothing runs on a half-made sandbox.
+async fn create_sandbox(
+    shared: &Shared,
+    pod: &Value,
+    stopped: &mut tokio::sync::watch::Receiver<Option<i64>>,
+    reported: &mut Observed,
+    observed: &Observed,
+) -> Option<Sandbox> {
+    for attempt in 1.. {
+        let error = match Sandbox::create(shared, pod).await {
+            Ok(sandbox) => return Some(sandbox),
+            Err(e) => e.chain(),
+        };
+        tracing::error!(%error, attempt, "create the pod sandbox");
+        let message = format!("Failed to create pod sandbox: {error}");
+        apiserver::events::record(
+            &shared.api,
+            pod,
+            "Warning",
+            "FailedCreatePodSandBox",
+            &message,
+            "kubelet",
+        )
+        .await;
+        report(shared, pod, reported, observed).await;
+        let retry = tokio::time::sleep(crate::restart::sandbox_retry(attempt));
+        tokio::select! {
+            () = retry => {}
+            changed = stopped.changed() => {
+                if changed.is_err() || stopped.borrow().is_some() {
+                    return None;
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Finishes a graceful delete: the pod is removed once its containers are gone.

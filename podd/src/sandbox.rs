@@ -45,6 +45,29 @@ pub(crate) enum SandboxError {
     /// netd could not make the pod's network.
     #[error("create the pod network")]
     Network(#[source] netd::Error),
+    /// The pod's directory or its `/etc` files could not be written (a full disk).
+    #[error("write the pod's files in {dir}")]
+    Files {
+        /// The pod directory.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SandboxError {
+    /// The message with its causes, as the `FailedCreatePodSandBox` event says it.
+    pub(crate) fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
 }
 
 impl Sandbox {
@@ -64,9 +87,10 @@ impl Sandbox {
         let dir = shared.config.state_dir.join(&uid);
         let files = match prepare_files(shared, pod, &dir, ip) {
             Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, dir = %dir.display(), "write the pod's files");
-                Vec::new()
+            Err(source) => {
+                // Nothing half-made stays: the containers never start on wrong files.
+                teardown(shared, &uid, Some(ip)).await;
+                return Err(SandboxError::Files { dir, source });
             }
         };
         let ipc = match crate::ipc::create(&dir) {
@@ -76,11 +100,10 @@ impl Sandbox {
                 None
             }
         };
-        let cgroup = shared.config.cgroup_root.as_ref().and_then(|root| {
-            let path = root.join(&uid);
-            let _ = std::fs::write(path.join("cgroup.kill"), "1");
-            std::fs::create_dir_all(&path).ok().map(|()| path)
-        });
+        let cgroup = match &shared.config.cgroup_root {
+            Some(root) => pod_cgroup(root.join(&uid)).await,
+            None => None,
+        };
         if let Some(warning) = crate::limits::apply(pod, cgroup.as_deref()) {
             tracing::warn!(%warning, "resource limits");
             apiserver::events::record(
@@ -143,6 +166,17 @@ impl Sandbox {
         }
     }
 
+    /// The cgroup of container `name` (made now), under the pod's: all of the container's
+    /// processes, which [`crate::cgroup::kill_and_wait`] ends when its init exits.
+    pub(crate) fn container_cgroup(&self, name: &str) -> std::io::Result<Option<PathBuf>> {
+        let Some(pod) = &self.cgroup else {
+            return Ok(None);
+        };
+        let dir = pod.join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Some(dir))
+    }
+
     /// Kills everything left in the sandbox and removes it.
     pub(crate) async fn teardown(self, shared: &Shared, ip: Option<Ipv4Addr>) {
         teardown(shared, &self.uid, ip).await;
@@ -151,6 +185,19 @@ impl Sandbox {
             let _ = pause.child.wait().await;
         }
     }
+}
+
+/// The pod's cgroup, made or emptied: processes left in it from before a restart of kubicle
+/// are stopped, and gone before the containers start again, as the kubelet restarts them
+/// after a node reboot. `None` when it cannot be made.
+async fn pod_cgroup(path: PathBuf) -> Option<PathBuf> {
+    tokio::task::spawn_blocking(move || {
+        crate::cgroup::kill_and_wait(&path);
+        std::fs::create_dir_all(&path).ok().map(|()| path)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The pod's IP: the one its status has (kept across restarts of kubicle), else a new one.
@@ -213,15 +260,32 @@ fn prepare_files(
         ("hostname", hostname),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, text)?;
-        // Mounted over /etc in containers of any user: readable by all (the server's umask
-        // is 077), as the kubelet writes them.
-        let readable =
-            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
-        std::fs::set_permissions(&path, readable)?;
+        write_atomically(&path, text.as_bytes())?;
         files.push(path);
     }
     Ok(files)
+}
+
+/// Writes a file readable by all under a temporary name and renames it into place, so a
+/// container never sees it half-written (a full disk leaves the old file, or none).
+fn write_atomically(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        // Mounted over /etc in containers of any user: readable by all, as the kubelet writes
+        // them. fchmod, not the mode at open: the server's umask (077) would take it away.
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.write_all(text)?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
 /// A running pause process and the PID namespace it is PID 1 of.

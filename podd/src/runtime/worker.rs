@@ -209,7 +209,20 @@ impl PodWorker {
                 return false;
             }
         };
+        let name = self.status(key).name.clone();
+        let cgroup = match self.sandbox.container_cgroup(&name) {
+            Ok(Some(dir)) => Some(dir),
+            Ok(None) => None,
+            Err(e) => {
+                self.slot(key).state = State::Waiting {
+                    reason: "RunContainerError".into(),
+                    message: format!("create the container's cgroup: {e}"),
+                };
+                return false;
+            }
+        };
         let init = InitArgs {
+            cgroup,
             working_dir: container["workingDir"].as_str().map(Into::into),
             // The container's securityContext wins over the pod's (`DetermineEffectiveSecurityContext`).
             uid: security_id(&self.pod, &container, "runAsUser"),
@@ -374,6 +387,7 @@ impl PodWorker {
         );
         lock(&self.shared.running).insert((uid, name));
         let tx = self.exits_tx.clone();
+        let cgroup = init.cgroup;
         tokio::spawn(async move {
             let code = match child.wait().await {
                 Ok(status) => status.code().unwrap_or_else(|| {
@@ -381,6 +395,12 @@ impl PodWorker {
                 }),
                 Err(_) => 255,
             };
+            // Whatever of the container outlived its init (the init killed, a process left
+            // in the background) goes now, and is gone before it starts again.
+            if let Some(cgroup) = cgroup {
+                let _ = tokio::task::spawn_blocking(move || crate::cgroup::kill_and_wait(&cgroup))
+                    .await;
+            }
             // The exit is reported once the output is in the log, so `kubectl logs` of a
             // finished container shows all of it; a process left behind holding the pipes
             // does not hold the exit up for long.
