@@ -22,6 +22,9 @@ use crate::{dns_config, env, spawn};
 /// A container of the pod: its list and its index there.
 type Key = (Kind, usize);
 
+/// A container's environment variables, in order.
+type Env = Vec<(String, String)>;
+
 /// A running container process and what is known of it.
 struct Running {
     /// The first-stage init (podd's child, leading the container's process group).
@@ -255,11 +258,7 @@ impl PodWorker {
 
     /// The command line and environment of a container, or the waiting state that says why
     /// there is none (the image, a missing ConfigMap or Secret).
-    fn command_and_env(
-        &self,
-        key: Key,
-        container: &Value,
-    ) -> Result<(Vec<String>, Vec<(String, String)>), State> {
+    fn command_and_env(&self, key: Key, container: &Value) -> Result<(Vec<String>, Env), State> {
         let (shared, pod) = (&self.shared, &self.pod);
         let command = match spawn::command_line(container, &shared.config.kubicle_exe) {
             Ok(c) => c,
