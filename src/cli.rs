@@ -42,7 +42,7 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Internal: the container init that podd re-executes (enters the pod, then execs).
     #[command(hide = true)]
-    Init(InitArgs),
+    Init(podd::init::InitArgs),
     /// Internal: PID 1 of a pod's shared PID namespace (reaps orphans, exits on SIGTERM).
     #[command(hide = true)]
     Pause,
@@ -54,53 +54,6 @@ pub(crate) struct DemoArgs {
     /// The app and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub(crate) args: Vec<String>,
-}
-
-/// Flags of the hidden `kubicle init` (see `podd::init`).
-#[derive(Debug, Args)]
-pub(crate) struct InitArgs {
-    /// The pod's network namespace.
-    #[arg(long)]
-    pub(crate) netns: PathBuf,
-    /// The pod's IPC namespace.
-    #[arg(long)]
-    pub(crate) ipc: Option<PathBuf>,
-    /// The pod's hostname.
-    #[arg(long)]
-    pub(crate) hostname: String,
-    /// Files to bind over /etc/<name>.
-    #[arg(long = "etc-file")]
-    pub(crate) etc_files: Vec<PathBuf>,
-    /// The pod's cgroup directory.
-    #[arg(long)]
-    pub(crate) cgroup: Option<PathBuf>,
-    /// The working directory.
-    #[arg(long)]
-    pub(crate) working_dir: Option<PathBuf>,
-    /// runAsUser.
-    #[arg(long)]
-    pub(crate) uid: Option<u32>,
-    /// runAsGroup.
-    #[arg(long)]
-    pub(crate) gid: Option<u32>,
-    /// Run the command as PID 1 of its own PID namespace.
-    #[arg(long, conflicts_with = "pid_join")]
-    pub(crate) pid_namespace: bool,
-    /// Run the command in this existing PID namespace (a namespace file).
-    #[arg(long)]
-    pub(crate) pid_join: Option<PathBuf>,
-    /// Join the namespaces of the running container whose init has this PID.
-    #[arg(long)]
-    pub(crate) join: Option<u32>,
-    /// Internal: the second stage of --pid-namespace.
-    #[arg(long)]
-    pub(crate) stage2: bool,
-    /// A pty to take as the controlling terminal.
-    #[arg(long)]
-    pub(crate) tty: Option<PathBuf>,
-    /// The command.
-    #[arg(last = true, required = true)]
-    pub(crate) command: Vec<String>,
 }
 
 /// Flags of `kubicle up`.
@@ -235,4 +188,35 @@ pub(crate) struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub(crate) yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn kubicle_init_parses_what_podd_writes() {
+        let args = podd::init::InitArgs {
+            netns: "/data/run/netns/uid".into(),
+            ipc: Some("/data/run/pods/uid/ipc".into()),
+            hostname: "web-0".into(),
+            etc_files: vec!["/data/run/pods/uid/hosts".into()],
+            cgroup: Some("/sys/fs/cgroup/kubicle-c/uid".into()),
+            working_dir: None,
+            uid: Some(1000),
+            gid: None,
+            pid: podd::init::PidNamespace::New,
+            join: None,
+            stage2: false,
+            tty: None,
+            command: vec!["sh".into(), "-c".into(), "--log-format=json".into()],
+        };
+        let line = std::iter::once("kubicle".into()).chain(args.to_args());
+        match Cli::try_parse_from(line).map(|cli| cli.command) {
+            Ok(Command::Init(parsed)) => assert_eq!(parsed, args),
+            other => panic!("not kubicle init: {other:?}"),
+        }
+    }
 }

@@ -66,26 +66,7 @@ fn main() -> ExitCode {
 
 /// `kubicle init`: enter the pod and exec the container command; on failure say why on
 /// stderr (the container log) and exit 127, as a shell does for a command it cannot run.
-fn container_init(args: cli::InitArgs) -> ExitCode {
-    let init = podd::init::InitArgs {
-        netns: args.netns,
-        ipc: args.ipc,
-        hostname: args.hostname,
-        etc_files: args.etc_files,
-        cgroup: args.cgroup,
-        working_dir: args.working_dir,
-        uid: args.uid,
-        gid: args.gid,
-        pid: match (args.pid_join, args.pid_namespace) {
-            (Some(path), _) => podd::init::PidNamespace::Join(path),
-            (None, true) => podd::init::PidNamespace::New,
-            (None, false) => podd::init::PidNamespace::Inherit,
-        },
-        join: args.join,
-        stage2: args.stage2,
-        tty: args.tty,
-        command: args.command,
-    };
+fn container_init(init: podd::init::InitArgs) -> ExitCode {
     match podd::init::run(&init) {
         // The container's PID 1 exited: pass its code on, as the container's own.
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

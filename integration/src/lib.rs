@@ -567,6 +567,37 @@ impl Cluster {
     }
 }
 
+/// The processes in a cgroup directory and all its descendants (a pod's cgroup holds one
+/// per container).
+pub fn processes_in(dir: &Path) -> Vec<String> {
+    let mut pids: Vec<String> = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for child in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if child.path().is_dir() {
+            pids.extend(processes_in(&child.path()));
+        }
+    }
+    pids
+}
+
+/// Removes a cgroup whose processes were killed, children first.
+fn remove_cgroup(dir: &Path) {
+    for child in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if child.path().is_dir() {
+            remove_cgroup(&child.path());
+        }
+    }
+    for _ in 0..100 {
+        if std::fs::remove_dir(dir).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill9();
@@ -575,12 +606,7 @@ impl Drop for Cluster {
             let pods = std::fs::read_dir(&dir).into_iter().flatten();
             for pod in pods.flatten().filter(|e| e.path().is_dir()) {
                 let _ = std::fs::write(pod.path().join("cgroup.kill"), "1");
-                for _ in 0..100 {
-                    if std::fs::remove_dir(pod.path()).is_ok() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                remove_cgroup(&pod.path());
             }
             let _ = std::fs::remove_dir(&dir);
         }

@@ -132,6 +132,7 @@ async fn run(exe: std::path::PathBuf) {
         pod_cidr,
         run_dir: dir.join("run"),
         veth_prefix: "kv".into(),
+        nft_table: "kubicle-bench".into(),
     })
     .await
     .expect("node network");

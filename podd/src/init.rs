@@ -5,45 +5,60 @@
 //! for namespaces that refuse multi-threaded callers, and nothing it changes (mounts,
 //! hostname) leaks into the server. The server never does this work in a `pre_exec` hook.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, setns, unshare};
 
-/// What `kubicle init` is told to do (all paths absolute).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `kubicle init` is told to do (all paths absolute). It is also the parser of the
+/// hidden `kubicle init` command (`src/cli.rs`), so [`InitArgs::to_args`] and the parser are
+/// the one contract between podd and the init it starts.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct InitArgs {
     /// The pod's network namespace (a bind mount under the cluster's run dir).
+    #[arg(long)]
     pub netns: PathBuf,
     /// The pod's IPC namespace (a bind mount), shared by its containers.
+    #[arg(long)]
     pub ipc: Option<PathBuf>,
     /// The pod's hostname (UTS namespace).
+    #[arg(long)]
     pub hostname: String,
     /// Files bind-mounted over `/etc/<name>` in the container's own mount namespace
     /// (`resolv.conf`, `hosts`, `hostname`).
+    #[arg(long = "etc-file")]
     pub etc_files: Vec<PathBuf>,
     /// The pod's cgroup directory; the init joins it before exec.
+    #[arg(long)]
     pub cgroup: Option<PathBuf>,
     /// The working directory.
+    #[arg(long)]
     pub working_dir: Option<PathBuf>,
     /// `runAsUser`.
+    #[arg(long)]
     pub uid: Option<u32>,
     /// `runAsGroup` (default: the user's, 0 for root).
+    #[arg(long)]
     pub gid: Option<u32>,
-    /// The PID namespace the command runs in.
+    /// The PID namespace the command runs in: `inherit`, `new`, or a namespace file to join.
+    #[arg(long, default_value = "inherit")]
     pub pid: PidNamespace,
     /// The first-stage init of a running container (its host PID): enter that container's
     /// IPC, UTS, network and mount namespaces and the PID namespace of its children instead
     /// of making new ones (`kubectl exec`, exec probes). The pod's netns, IPC, hostname and
     /// files above are then the container's already.
+    #[arg(long)]
     pub join: Option<u32>,
     /// Internal: this is the second stage, already in the container's PID namespace.
+    #[arg(long)]
     pub stage2: bool,
     /// A terminal (the slave side of a pty) to make the command's controlling terminal.
+    #[arg(long)]
     pub tty: Option<PathBuf>,
     /// The command and its arguments.
+    #[arg(last = true, required = true)]
     pub command: Vec<String>,
 }
 
@@ -57,6 +72,22 @@ pub enum PidNamespace {
     /// An existing one, named by a namespace file such as `/proc/<pid>/ns/pid_for_children`
     /// (`shareProcessNamespace`: the pod's, whose PID 1 is its pause process).
     Join(PathBuf),
+}
+
+impl std::str::FromStr for PidNamespace {
+    type Err = String;
+
+    /// `inherit`, `new`, or the absolute path of a namespace file (`--pid`).
+    fn from_str(s: &str) -> Result<PidNamespace, String> {
+        match s {
+            "inherit" => Ok(PidNamespace::Inherit),
+            "new" => Ok(PidNamespace::New),
+            path if path.starts_with('/') => Ok(PidNamespace::Join(path.into())),
+            other => Err(format!(
+                "{other:?} is not inherit, new or the absolute path of a namespace file"
+            )),
+        }
+    }
 }
 
 /// Why the init could not start the container command.
@@ -180,60 +211,52 @@ impl InitArgs {
         }
     }
 
-    /// The arguments of `kubicle init` that carry these settings.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = vec![
-            "init".to_string(),
-            "--netns".to_string(),
-            self.netns.display().to_string(),
-            "--hostname".to_string(),
-            self.hostname.clone(),
-        ];
+    /// The arguments of `kubicle init` that carry these settings: what [`InitArgs`] parses
+    /// back to the same value.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["init".into()];
+        // `--name=value` in one word, so a value starting with `-` is never taken for a flag.
+        let mut flag = |name: &str, value: &OsStr| {
+            let mut word = OsString::from(format!("--{name}="));
+            word.push(value);
+            args.push(word);
+        };
+        flag("netns", self.netns.as_os_str());
+        flag("hostname", OsStr::new(&self.hostname));
         if let Some(ipc) = &self.ipc {
-            args.push("--ipc".into());
-            args.push(ipc.display().to_string());
+            flag("ipc", ipc.as_os_str());
         }
         for file in &self.etc_files {
-            args.push("--etc-file".into());
-            args.push(file.display().to_string());
+            flag("etc-file", file.as_os_str());
         }
         if let Some(cgroup) = &self.cgroup {
-            args.push("--cgroup".into());
-            args.push(cgroup.display().to_string());
+            flag("cgroup", cgroup.as_os_str());
         }
         if let Some(dir) = &self.working_dir {
-            args.push("--working-dir".into());
-            args.push(dir.display().to_string());
+            flag("working-dir", dir.as_os_str());
         }
         if let Some(uid) = self.uid {
-            args.push("--uid".into());
-            args.push(uid.to_string());
+            flag("uid", OsStr::new(&uid.to_string()));
         }
         if let Some(gid) = self.gid {
-            args.push("--gid".into());
-            args.push(gid.to_string());
+            flag("gid", OsStr::new(&gid.to_string()));
         }
         match &self.pid {
             PidNamespace::Inherit => {}
-            PidNamespace::New => args.push("--pid-namespace".into()),
-            PidNamespace::Join(path) => {
-                args.push("--pid-join".into());
-                args.push(path.display().to_string());
-            }
+            PidNamespace::New => flag("pid", OsStr::new("new")),
+            PidNamespace::Join(path) => flag("pid", path.as_os_str()),
         }
         if let Some(pid) = self.join {
-            args.push("--join".into());
-            args.push(pid.to_string());
+            flag("join", OsStr::new(&pid.to_string()));
+        }
+        if let Some(tty) = &self.tty {
+            flag("tty", tty.as_os_str());
         }
         if self.stage2 {
             args.push("--stage2".into());
         }
-        if let Some(tty) = &self.tty {
-            args.push("--tty".into());
-            args.push(tty.display().to_string());
-        }
         args.push("--".into());
-        args.extend(self.command.iter().cloned());
+        args.extend(self.command.iter().map(OsString::from));
         args
     }
 }
@@ -377,10 +400,20 @@ fn stage2(args: &InitArgs) -> InitError {
             };
         }
     }
-    match finish(args) {
-        Ok(()) => exec(&args.command),
-        Err(e) => e,
+    if let Err(e) = finish(args) {
+        return e;
     }
+    // The command dies with the first stage (a SIGKILL of it included), so no container
+    // process runs on unsupervised (prctl(2) PR_SET_PDEATHSIG). Set after the credentials
+    // change, which clears it, and kept across exec. Were the first stage killed before
+    // this line, podd still kills the container's cgroup when it sees the first stage go.
+    if let Err(source) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        return InitError::Unshare {
+            what: "parent-death signal",
+            source,
+        };
+    }
+    exec(&args.command)
 }
 
 fn join_cgroup(args: &InitArgs) -> Result<(), InitError> {
@@ -552,27 +585,109 @@ fn exec(command: &[String]) -> InitError {
 
 #[cfg(test)]
 mod tests {
+    use clap::{Args, FromArgMatches};
+
     use super::*;
 
-    #[test]
-    fn args_round_trip_through_the_command_line() {
-        let args = InitArgs {
+    /// Parses a `kubicle init` command line as the kubicle binary does (`src/cli.rs` has the
+    /// same subcommand; its own test parses through the whole CLI).
+    fn parse(line: &[OsString]) -> Result<InitArgs, clap::Error> {
+        let init = InitArgs::augment_args(clap::Command::new("init"));
+        let matches = clap::Command::new("kubicle")
+            .subcommand(init)
+            .try_get_matches_from(
+                std::iter::once(OsString::from("kubicle")).chain(line.to_vec()),
+            )?;
+        let (_, init) = matches
+            .subcommand()
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingSubcommand))?;
+        InitArgs::from_arg_matches(init)
+    }
+
+    fn container() -> InitArgs {
+        InitArgs {
             netns: "/run/kubicle/c/netns/uid".into(),
             ipc: None,
             hostname: "web-0".into(),
-            etc_files: vec!["/run/kubicle/c/pods/uid/hosts".into()],
-            cgroup: Some("/sys/fs/cgroup/kubicle/uid".into()),
+            etc_files: Vec::new(),
+            cgroup: None,
             working_dir: None,
-            uid: Some(1000),
+            uid: None,
             gid: None,
-            pid: PidNamespace::New,
+            pid: PidNamespace::Inherit,
             join: None,
             stage2: false,
             tty: None,
             command: vec!["sh".into(), "-c".into(), "echo hi".into()],
-        };
-        let line = args.to_args();
-        assert_eq!(line[0], "init");
-        assert_eq!(&line[line.len() - 4..], ["--", "sh", "-c", "echo hi"]);
+        }
+    }
+
+    #[test]
+    fn what_podd_writes_parses_back_to_the_same_args() {
+        let base = container();
+        let cases = [
+            base.clone(),
+            InitArgs {
+                ipc: Some("/run/kubicle/c/pods/uid/ipc".into()),
+                etc_files: vec![
+                    "/run/kubicle/c/pods/uid/resolv.conf".into(),
+                    "/run/kubicle/c/pods/uid/hosts".into(),
+                ],
+                cgroup: Some("/sys/fs/cgroup/kubicle/uid".into()),
+                working_dir: Some("/srv/app dir".into()),
+                uid: Some(1000),
+                gid: Some(0),
+                pid: PidNamespace::New,
+                ..base.clone()
+            },
+            InitArgs {
+                pid: PidNamespace::Join("/proc/42/ns/pid_for_children".into()),
+                ..base.clone()
+            },
+            InitArgs {
+                stage2: true,
+                tty: Some("/dev/pts/3".into()),
+                command: vec!["sh".into()],
+                ..base.joining(4242)
+            },
+            // A command whose words look like the init's own flags stays the command.
+            InitArgs {
+                command: vec!["--netns".into(), "-c".into(), "--".into(), String::new()],
+                ..base.clone()
+            },
+            InitArgs {
+                hostname: "-h".into(),
+                command: vec!["kubicle".into(), "pause".into()],
+                ..base.clone()
+            },
+        ];
+        for args in cases {
+            let line = args.to_args();
+            assert_eq!(line[0], "init");
+            match parse(&line) {
+                Ok(parsed) => assert_eq!(parsed, args, "{line:?}"),
+                Err(e) => panic!("{line:?} does not parse: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pid_namespaces_are_named_or_absolute_paths() {
+        let cases: [(&str, Result<PidNamespace, ()>); 4] = [
+            ("inherit", Ok(PidNamespace::Inherit)),
+            ("new", Ok(PidNamespace::New)),
+            (
+                "/proc/1/ns/pid",
+                Ok(PidNamespace::Join("/proc/1/ns/pid".into())),
+            ),
+            ("proc/1/ns/pid", Err(())),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                text.parse::<PidNamespace>().map_err(|_| ()),
+                expected,
+                "{text}"
+            );
+        }
     }
 }

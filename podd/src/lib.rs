@@ -2,8 +2,10 @@
 //! by netd) holding container processes, and reports their status through the API.
 //!
 //! Layout, in reading order:
-//! - `runtime.rs`: [`run`], the pod informer loop and one worker task per pod (sandbox,
-//!   containers, restarts, graceful termination).
+//! - `runtime.rs`: [`run`], the pod informer loop and one worker task per pod; its
+//!   `worker.rs` runs a pod's containers (starts, exits, retries, graceful termination) and
+//!   `probes.rs` their probes.
+//! - `restart.rs`: what follows a container's exit (restart policy, CrashLoopBackOff), pure.
 //! - `spawn.rs`: starting a container process through `kubicle init` and its images.
 //! - `init.rs`: the re-executed container init (namespaces, /etc files, exec; joining a
 //!   running container for exec), and `kubicle pause`.
@@ -12,7 +14,8 @@
 //! - `dns_config.rs`: resolv.conf, hosts and hostname as the kubelet writes them.
 //! - `status.rs`: pod and container status as the kubelet reports it.
 //! - `ipc.rs`: the pod's IPC namespace, shared by its containers.
-//! - `sandbox.rs`: the pause process of a pod with one PID namespace (`shareProcessNamespace`).
+//! - `sandbox.rs`: a pod's sandbox (IP, netns, /etc files, IPC namespace, cgroup, and the
+//!   pause process of a pod with one PID namespace), made and removed as one.
 //! - `limits.rs`: memory and CPU limits on the pod's cgroup, or a warning.
 //! - `probe.rs`: startup, liveness and readiness probes (httpGet, tcpSocket, exec).
 //! - `logs.rs`: container log files and `kubectl logs` (`-f`, `--tail`, `--previous`).
@@ -28,6 +31,7 @@ pub mod ipc;
 pub mod limits;
 pub mod logs;
 pub mod probe;
+pub mod restart;
 pub mod runtime;
 pub mod sandbox;
 pub mod spawn;

@@ -102,6 +102,90 @@ pub struct Observed {
     pub containers: Vec<Container>,
 }
 
+impl Observed {
+    /// A pod whose sandbox is being made: app containers `ContainerCreating`, init
+    /// containers `PodInitializing`, nothing run yet. A container that ran before (kubicle
+    /// restarted: its processes were stopped) keeps its restart count, plus one for the
+    /// start to come, as the kubelet counts the containers it starts again after a reboot.
+    pub fn creating(pod: &Value, host_ip: std::net::Ipv4Addr, now: &str) -> Observed {
+        let list = |field: &str, statuses: &str, reason: &str| -> Vec<Container> {
+            let before = pod["status"][statuses].as_array();
+            pod["spec"][field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let name = c["name"].as_str().unwrap_or("");
+                    let previous = before
+                        .into_iter()
+                        .flatten()
+                        .find(|s| s["name"].as_str() == Some(name));
+                    let (restart_count, last) = carried_over(previous, now);
+                    Container {
+                        name: name.to_string(),
+                        image: c["image"].as_str().unwrap_or("").to_string(),
+                        state: State::Waiting {
+                            reason: reason.into(),
+                            message: String::new(),
+                        },
+                        last,
+                        restart_count,
+                        ready: false,
+                    }
+                })
+                .collect()
+        };
+        Observed {
+            pod_ip: None,
+            host_ip: host_ip.to_string(),
+            start_time: now.to_string(),
+            init: list("initContainers", "initContainerStatuses", "PodInitializing"),
+            containers: list("containers", "containerStatuses", "ContainerCreating"),
+        }
+    }
+}
+
+/// The restart count and last termination a container keeps from its status before a
+/// restart of kubicle (`now`: when its processes were stopped). One that ran (running or
+/// terminated) starts again, which counts as a restart; a running one was killed (SIGKILL:
+/// exit 137). One that was waiting keeps what it had (a back-off already counted).
+fn carried_over(previous: Option<&Value>, now: &str) -> (u32, Option<State>) {
+    let Some(previous) = previous else {
+        return (0, None);
+    };
+    let count = previous["restartCount"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    let state = &previous["state"];
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    if let Some(running) = state.get("running") {
+        let killed = State::Terminated {
+            exit_code: 137,
+            reason: "Error".into(),
+            started_at: text(&running["startedAt"]),
+            finished_at: now.to_string(),
+        };
+        return (count.saturating_add(1), Some(killed));
+    }
+    let terminated = |t: &Value| State::Terminated {
+        exit_code: t["exitCode"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok())
+            .unwrap_or(0),
+        reason: text(&t["reason"]),
+        started_at: text(&t["startedAt"]),
+        finished_at: text(&t["finishedAt"]),
+    };
+    match state.get("terminated") {
+        Some(t) => (count.saturating_add(1), Some(terminated(t))),
+        None => (
+            count,
+            previous["lastState"].get("terminated").map(terminated),
+        ),
+    }
+}
+
 /// The phase: Pending until every app container has started, Succeeded/Failed when all
 /// have terminated and none will restart, Running otherwise (`getPhase`).
 pub fn phase(restart_policy: &str, observed: &Observed) -> &'static str {
@@ -238,6 +322,69 @@ mod tests {
             last: None,
             restart_count: restarts,
             ready: true,
+        }
+    }
+
+    #[test]
+    fn a_restart_of_kubicle_counts_the_containers_it_starts_again() {
+        let t = |code: i32, reason: &str| State::Terminated {
+            exit_code: code,
+            reason: reason.into(),
+            started_at: "s".into(),
+            finished_at: "f".into(),
+        };
+        let ended = json!({"exitCode": 1, "reason": "Error", "startedAt": "s", "finishedAt": "f"});
+        let cases = [
+            (json!(null), 0, None),
+            (
+                json!({"restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}),
+                0,
+                None,
+            ),
+            (
+                json!({"restartCount": 2, "state": {"running": {"startedAt": "s"}}}),
+                3,
+                Some(State::Terminated {
+                    exit_code: 137,
+                    reason: "Error".into(),
+                    started_at: "s".into(),
+                    finished_at: "now".into(),
+                }),
+            ),
+            (
+                json!({"restartCount": 0, "state": {"terminated": ended}}),
+                1,
+                Some(t(1, "Error")),
+            ),
+            (
+                json!({"restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": ended}}),
+                4,
+                Some(t(1, "Error")),
+            ),
+        ];
+        for (previous, count, last) in cases {
+            let pod = json!({
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+                "status": {"containerStatuses": [
+                    {"name": "other", "restartCount": 9, "state": {"running": {}}},
+                    if previous.is_null() { json!({"name": "new"}) } else {
+                        let mut p = previous.clone();
+                        p["name"] = json!("c");
+                        p
+                    },
+                ]},
+            });
+            let observed = Observed::creating(&pod, std::net::Ipv4Addr::LOCALHOST, "now");
+            let c = &observed.containers[0];
+            assert_eq!((c.restart_count, &c.last), (count, &last), "{previous}");
+            assert_eq!(
+                c.state,
+                State::Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: String::new()
+                }
+            );
         }
     }
 

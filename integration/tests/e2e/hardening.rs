@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use integration::{Cluster, eventually, patience as wait, root_or_skip};
+use integration::{Cluster, eventually, patience as wait, processes_in, root_or_skip};
 
 const SLEEPER: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: sleeper}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sleep, '3600']}]\n";
 
@@ -82,21 +82,6 @@ fn reset_refuses_a_running_cluster_and_changes_nothing() {
     );
     assert!(c.data_dir.join("state.db").exists());
     assert_eq!(c.jsonpath(&["configmap", "kept"], "{.data.a}"), "b");
-}
-
-/// The processes in a cgroup directory and all its descendants.
-fn processes_in(dir: &Path) -> Vec<String> {
-    let mut pids: Vec<String> = std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    for child in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if child.path().is_dir() {
-            pids.extend(processes_in(&child.path()));
-        }
-    }
-    pids
 }
 
 #[test]

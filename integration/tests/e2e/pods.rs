@@ -268,12 +268,7 @@ fn reset_removes_what_a_crashed_cluster_left() {
         .clone()
         .filter(|dir| dir.exists())
         .expect("the cluster's cgroup");
-    let pids: Vec<String> = std::fs::read_dir(&cgroup)
-        .expect("pod cgroups")
-        .flatten()
-        .filter_map(|pod| std::fs::read_to_string(pod.path().join("cgroup.procs")).ok())
-        .flat_map(|procs| procs.lines().map(str::to_string).collect::<Vec<_>>())
-        .collect();
+    let pids = integration::processes_in(&cgroup);
     assert!(!pids.is_empty(), "the pod's process is in its cgroup");
     // The node masquerades pod traffic bound outside the pod network (netd's nf_tables table).
     let table = integration::run(
@@ -361,20 +356,11 @@ fn a_restarted_cluster_keeps_its_pods_and_their_ips() {
         .filter(|dir| dir.exists())
         .expect("the cluster's cgroup");
     let sleepers = || -> Vec<String> {
-        std::fs::read_dir(&cgroup)
+        integration::processes_in(&cgroup)
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|pod| std::fs::read_to_string(pod.path().join("cgroup.procs")).ok())
-            .flat_map(|procs| {
-                procs
-                    .lines()
-                    .filter(|pid| {
-                        std::fs::read(format!("/proc/{pid}/cmdline"))
-                            .is_ok_and(|cmd| cmd.starts_with(b"sleep\0"))
-                    })
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmd| cmd.starts_with(b"sleep\0"))
             })
             .collect()
     };
@@ -390,6 +376,15 @@ fn a_restarted_cluster_keeps_its_pods_and_their_ips() {
     });
     wait_running(&c, "kept");
     assert_eq!(c.jsonpath(&["pod", "kept"], "{.status.podIP}"), ip);
+    // Started again, it counts as a restart, as the kubelet counts the containers it starts
+    // again after a reboot; the instance before was killed (SIGKILL).
+    eventually("the restart is counted", wait(), || {
+        let status = c.jsonpath(
+            &["pod", "kept"],
+            "{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode}",
+        );
+        (status == "1 137").then_some(())
+    });
     // A new pod gets another IP: the kept pod's IP is not handed out twice.
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(&pod("fresh")))
         .success();
