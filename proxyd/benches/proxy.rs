@@ -303,6 +303,7 @@ impl KernelPath {
             pod_cidr: "10.244.0.0/16".parse().expect("cidr"),
             run_dir: run_dir.clone(),
             veth_prefix: "kv".into(),
+            nft_table: "kubicle-bench".into(),
         })
         .await
         .expect("netd (PROXYD_BENCH_KERNEL needs root and a netns of its own)");
