@@ -325,6 +325,8 @@ async fn report(shared: &Shared, pod: &Value, reported: &mut Observed, observed:
                         "Failed",
                         format!("Failed to pull image {:?}: {message}", now.image),
                     ),
+                    // The kubelet's `FailedToInspectImage` event.
+                    "InvalidImageName" => ("Warning", "InspectFailed", message.clone()),
                     "CreateContainerConfigError" | "RunContainerError" => {
                         ("Warning", "Failed", format!("Error: {message}"))
                     }

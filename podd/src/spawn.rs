@@ -22,10 +22,19 @@ fn image_name(image: &str) -> &str {
     }
 }
 
-/// The command line a container runs, or the `ErrImagePull` message for an image kubicle
-/// cannot run. `kubicle/demo` runs the demo apps built into the kubicle executable (its
-/// args pick the app); `kubicle/host` runs `command` + `args` from the host filesystem.
-pub fn command_line(container: &Value, kubicle_exe: &Path) -> Result<Vec<String>, String> {
+/// Why a container has no command line, as the kubelet's waiting reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoCommand {
+    /// `InvalidImageName`: the reference does not parse (the kubelet's message).
+    InvalidImageName(String),
+    /// `ErrImagePull`: an image kubicle cannot run.
+    Unavailable(String),
+}
+
+/// The command line a container runs, or why there is none. `kubicle/demo` runs the demo
+/// apps built into the kubicle executable (its args pick the app); `kubicle/host` runs
+/// `command` + `args` from the host filesystem.
+pub fn command_line(container: &Value, kubicle_exe: &Path) -> Result<Vec<String>, NoCommand> {
     let strings = |field: &str| -> Vec<String> {
         container[field]
             .as_array()
@@ -49,13 +58,19 @@ pub fn command_line(container: &Value, kubicle_exe: &Path) -> Result<Vec<String>
             let mut line = command;
             line.extend(args);
             if line.is_empty() {
-                return Err("the image kubicle/host runs a command from the host's filesystem: set the container's command".into());
+                return Err(NoCommand::Unavailable("the image kubicle/host runs a command from the host's filesystem: set the container's command".into()));
             }
             Ok(line)
         }
-        _ => Err(format!(
-            "image {image:?} is not available: kubicle has no image store yet and runs only the images {DEMO_IMAGE} (the built-in demo apps) and {HOST_IMAGE} (a command from the host's filesystem)"
-        )),
+        // The kubelet's `applyDefaultImageTag` (`pkg/kubelet/images/image_manager.go`).
+        _ => match images::Reference::for_pull(image) {
+            Err(e) => Err(NoCommand::InvalidImageName(format!(
+                "Failed to apply default image tag {image:?}: couldn't parse image name {image:?}: {e}"
+            ))),
+            Ok(_) => Err(NoCommand::Unavailable(format!(
+                "image {image:?} is not available: kubicle does not run images yet (`kubicle image` stores them) and runs only {DEMO_IMAGE} (the built-in demo apps) and {HOST_IMAGE} (a command from the host's filesystem)"
+            ))),
+        },
     }
 }
 
@@ -131,8 +146,14 @@ mod tests {
         assert!(command_line(&json!({"image": "kubicle/host"}), exe).is_err());
         let nginx = command_line(&json!({"image": "nginx:1.27"}), exe).expect_err("no registry");
         assert!(
-            nginx.contains("kubicle/demo") && nginx.contains("\"nginx:1.27\""),
-            "{nginx}"
+            matches!(&nginx, NoCommand::Unavailable(m) if m.contains("kubicle/demo") && m.contains("\"nginx:1.27\"")),
+            "{nginx:?}"
+        );
+        assert_eq!(
+            command_line(&json!({"image": "Nginx"}), exe),
+            Err(NoCommand::InvalidImageName(
+                "Failed to apply default image tag \"Nginx\": couldn't parse image name \"Nginx\": invalid reference format: repository name (library/Nginx) must be lowercase".into()
+            ))
         );
         assert_eq!(image_name("registry:5000/x/y:1"), "registry:5000/x/y");
     }

@@ -201,12 +201,12 @@ fn environment_resolv_conf_and_hosts_are_the_kubelets() {
 }
 
 #[test]
-fn crashing_containers_back_off_and_unknown_images_fail_to_pull() {
+fn crashing_containers_back_off_and_unknown_or_invalid_images_fail_to_pull() {
     if !root_or_skip() {
         return;
     }
     let c = Cluster::start("pods-crash");
-    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: crash}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sh, -c, 'exit 3']}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: nginx}\nspec:\n  containers: [{name: c, image: 'nginx:1.27'}]\n";
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: crash}\nspec:\n  containers: [{name: c, image: kubicle/host, command: [sh, -c, 'exit 3']}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: nginx}\nspec:\n  containers: [{name: c, image: 'nginx:1.27'}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: upper}\nspec:\n  containers: [{name: c, image: 'Nginx:1'}]\n";
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(pods))
         .success();
     eventually("CrashLoopBackOff", wait(), || {
@@ -249,6 +249,34 @@ fn crashing_containers_back_off_and_unknown_images_fail_to_pull() {
     assert!(
         !pull.success().trim().is_empty(),
         "a Failed (image) event for nginx"
+    );
+    // A reference that does not parse is the kubelet's InvalidImageName, with its words.
+    eventually("InvalidImageName", wait(), || {
+        let reason = c.jsonpath(
+            &["pod", "upper"],
+            "{.status.containerStatuses[0].state.waiting.reason}",
+        );
+        (reason == "InvalidImageName").then_some(())
+    });
+    let message = c.jsonpath(
+        &["pod", "upper"],
+        "{.status.containerStatuses[0].state.waiting.message}",
+    );
+    assert_eq!(
+        message,
+        "Failed to apply default image tag \"Nginx:1\": couldn't parse image name \"Nginx:1\": invalid reference format: repository name (library/Nginx) must be lowercase"
+    );
+    let inspect = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=upper,reason=InspectFailed",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        !inspect.success().trim().is_empty(),
+        "an InspectFailed event"
     );
 }
 

@@ -262,7 +262,13 @@ impl PodWorker {
         let (shared, pod) = (&self.shared, &self.pod);
         let command = match spawn::command_line(container, &shared.config.kubicle_exe) {
             Ok(c) => c,
-            Err(message) => {
+            Err(spawn::NoCommand::InvalidImageName(message)) => {
+                return Err(State::Waiting {
+                    reason: "InvalidImageName".into(),
+                    message,
+                });
+            }
+            Err(spawn::NoCommand::Unavailable(message)) => {
                 let slot = self.status(key);
                 let pulled_before = matches!(&slot.state, State::Waiting { reason, .. } if reason == "ErrImagePull");
                 let reason = if slot.restart_count == 0 && !pulled_before {
