@@ -370,6 +370,7 @@ impl DataPath {
     fn start() -> anyhow::Result<DataPath> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("kubicle-data")
+            .on_thread_start(raise_priority)
             .enable_all()
             .build()
             .context("start the data path's threads")?;
@@ -387,6 +388,21 @@ impl DataPath {
         }
     }
 }
+
+/// Gives the calling thread (a data-path thread) a higher scheduling priority: with the API
+/// busy (TLS and decoding of large bodies on every core), DNS answers and proxied connections
+/// still get a core within microseconds instead of waiting out the API threads' time slices,
+/// as they would in processes of their own (CoreDNS, kube-proxy). Needs root (CAP_SYS_NICE);
+/// without it the thread keeps the default.
+fn raise_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), DATA_PATH_NICE) {
+        tracing::debug!(error = %e, "the data path keeps the default priority");
+    }
+}
+
+/// The nice value of the data path's threads.
+const DATA_PATH_NICE: i32 = -10;
 
 impl Drop for DataPath {
     /// Dropping a runtime waits for its threads, which async code may not do; its tasks
