@@ -10,6 +10,7 @@ pub mod platform;
 pub mod pull;
 pub mod reference;
 pub mod store;
+pub mod unpack;
 
 pub use import::{DirImport, ImportError, Options as ImportOptions, import, import_dir};
 pub use reference::{Reference, ReferenceError};

@@ -143,7 +143,10 @@ impl Store {
             let name = entry.file_name().to_string_lossy().into_owned();
             let pid = name.split('-').next().unwrap_or_default();
             if !Path::new("/proc").join(pid).exists() || pid.is_empty() {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = match entry.path().is_dir() {
+                    true => std::fs::remove_dir_all(entry.path()),
+                    false => std::fs::remove_file(entry.path()),
+                };
             }
         }
         Ok(store)
@@ -211,6 +214,30 @@ impl Store {
     /// Stores a small document and returns its digest.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, StoreError> {
         self.put_blob(bytes, None).map(|(digest, _)| digest)
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A new directory under `tmp/` (named after this process, like temporary files) with an
+    /// empty `fs` directory in it; returns both paths.
+    pub fn temp_dir(&self) -> io::Result<(PathBuf, PathBuf)> {
+        let dir = self.root.join("tmp");
+        for attempt in 0.. {
+            let path = dir.join(format!("{}-d{attempt}", std::process::id()));
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    let fs = path.join("fs");
+                    std::fs::create_dir(&fs)?;
+                    return Ok((path, fs));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the attempts never end")
     }
 
     fn temp_file(&self) -> Result<(PathBuf, File), StoreError> {

@@ -137,34 +137,13 @@ fn oci_archive(name: &str, platforms: &[&str]) -> Vec<u8> {
     tar_of(&files, &[])
 }
 
-fn store() -> (tempdir::Dir, Store) {
-    let dir = tempdir::Dir::new();
+fn store() -> (Dir, Store) {
+    let dir = Dir::new();
     let store = Store::open(&dir.0.join("images")).expect("open");
     (dir, store)
 }
 
-mod tempdir {
-    /// A directory removed on drop.
-    pub(super) struct Dir(pub(super) std::path::PathBuf);
-
-    impl Dir {
-        pub(super) fn new() -> Dir {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("kubicle-images-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).expect("temp dir");
-            Dir(path)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+use super::tests_support::Dir;
 
 #[test]
 fn a_legacy_docker_archive_imports_under_its_normalised_name() {
