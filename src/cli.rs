@@ -151,6 +151,10 @@ pub(crate) struct UpArgs {
     /// it can serve exactly, as kube-proxy's nftables mode; the listeners serve the rest).
     #[arg(long, value_enum, default_value_t = ProxyMode::Userspace)]
     pub(crate) proxy_mode: ProxyMode,
+    /// How often the store compacts its event log, as kube-apiserver's flag (a Go duration;
+    /// 0 turns it off). Hidden: tests shorten it.
+    #[arg(long, hide = true, default_value = "5m", value_parser = apiserver::store::parse_interval)]
+    pub(crate) etcd_compaction_interval: std::time::Duration,
 }
 
 /// How ClusterIP traffic is carried (`--proxy-mode`).

@@ -110,6 +110,8 @@ pub(crate) struct Config {
     pub(crate) kernel_proxy: bool,
     /// Manifests to apply after start (`-f`).
     pub(crate) manifests: Option<PathBuf>,
+    /// How often the store compacts its event log (`--etcd-compaction-interval`).
+    pub(crate) compaction_interval: std::time::Duration,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -210,6 +212,7 @@ impl Config {
             dns_ttl: args.dns_ttl,
             kernel_proxy: args.proxy_mode == crate::cli::ProxyMode::Nftables,
             manifests: args.filename,
+            compaction_interval: args.etcd_compaction_interval,
         })
     }
 
@@ -229,6 +232,10 @@ impl Config {
             api_port,
             api_ip,
             pod_runtime: self.pods,
+            store: apiserver::store::Options {
+                compaction_interval: self.compaction_interval,
+                ..apiserver::store::Options::default()
+            },
         }
     }
 
@@ -291,6 +298,7 @@ mod tests {
             dns_ttl: 30,
             proxy_mode: crate::cli::ProxyMode::Userspace,
             filename: None,
+            etcd_compaction_interval: std::time::Duration::from_secs(300),
         }
     }
 

@@ -1,13 +1,17 @@
-//! Store and watch benchmarks (`cargo bench -p apiserver`): create and update throughput
-//! through the full write pipeline (decode, defaults, validation, SQLite commit, publish), and
-//! the delay from commit to an in-process watcher receiving the event.
+//! Store and watch benchmarks (`cargo bench -p apiserver --bench store`): create and update
+//! throughput through the full write pipeline (decode, defaults, validation, SQLite commit,
+//! publish), the delay from commit to an in-process watcher receiving the event, and the
+//! reads over 10,000 ConfigMaps: `Api::get`, `Api::list`, a watch from `resourceVersion=0`,
+//! and GET/LIST through the HTTP router (JSON encoding included, no TLS).
 //!
 //! Each figure is the median of several rounds; latencies are per event (p50/p99 of all).
 
 use std::time::{Duration, Instant};
 
 use apiserver::{Api, Start, WriteOptions};
+use http_body_util::BodyExt;
 use serde_json::json;
+use tower::ServiceExt;
 
 const ROUNDS: usize = 5;
 const WRITES: usize = 2_000;
@@ -114,4 +118,119 @@ async fn run() {
         delays.len()
     );
     println!("  peak RSS {}", rss_kib.trim_start_matches("VmHWM:").trim());
+    reads().await;
+}
+
+/// Objects the read benchmarks list.
+const OBJECTS: usize = 10_000;
+
+async fn reads() {
+    let configmaps = apiserver::resources::lookup("", "v1", "configmaps").expect("configmaps");
+    let options = WriteOptions::default();
+    let dir = std::env::temp_dir().join(format!("kubicle-bench-reads-{}", std::process::id()));
+    let api = Api::open(&dir, apiserver::ClusterConfig::default())
+        .await
+        .expect("open");
+    for i in 0..OBJECTS {
+        api.create(
+            configmaps,
+            Some("default"),
+            configmap(&format!("cm-{i}"), i),
+            &options,
+        )
+        .await
+        .expect("create");
+    }
+    let mut gets = Vec::with_capacity(OBJECTS);
+    for i in 0..OBJECTS {
+        let name = format!("cm-{}", (i * 7919) % OBJECTS);
+        let start = Instant::now();
+        let object = api.get(configmaps, Some("default"), &name).expect("get");
+        gets.push(start.elapsed());
+        assert!(object["data"]["n"].is_string());
+    }
+    gets.sort();
+    let none = apiserver::selector::LabelSelector::default();
+    let no_fields = apiserver::selector::FieldSelector::default();
+    let app = apiserver::selector::LabelSelector::parse("app=bench").expect("selector");
+    let mut lists = Vec::new();
+    let mut selected = Vec::new();
+    let mut watches = Vec::new();
+    for _ in 0..ROUNDS * 2 {
+        let start = Instant::now();
+        let (items, _) = api.list(configmaps, Some("default"), &none, &no_fields);
+        lists.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(items.len(), OBJECTS);
+        let start = Instant::now();
+        let (items, _) = api.list(configmaps, Some("default"), &app, &no_fields);
+        selected.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(items.len(), OBJECTS);
+        let start = Instant::now();
+        let mut watcher = api
+            .watch(configmaps, Some("default"), Start::Now)
+            .await
+            .expect("watch");
+        for _ in 0..OBJECTS {
+            watcher.next().await.expect("initial event");
+        }
+        watches.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let router = apiserver::http::router(api.clone(), "bench");
+    let mut http_lists = Vec::new();
+    for _ in 0..ROUNDS * 2 {
+        let start = Instant::now();
+        let body = http_get(&router, "/api/v1/namespaces/default/configmaps").await;
+        http_lists.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(body.len() > OBJECTS * 100);
+    }
+    let mut http_gets = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let uri = format!("/api/v1/namespaces/default/configmaps/cm-{}", i * 7);
+        let start = Instant::now();
+        http_get(&router, &uri).await;
+        http_gets.push(start.elapsed());
+    }
+    http_gets.sort();
+    println!(
+        "reads over {OBJECTS} ConfigMaps (median of {} rounds)",
+        ROUNDS * 2
+    );
+    println!(
+        "  Api::get:                    p50 {:?}  p99 {:?}",
+        percentile(&gets, 0.5),
+        percentile(&gets, 0.99)
+    );
+    println!("  Api::list (all):             {:>8.2} ms", median(lists));
+    println!(
+        "  Api::list (app=bench):       {:>8.2} ms",
+        median(selected)
+    );
+    println!("  watch from 0 (all ADDED):    {:>8.2} ms", median(watches));
+    println!(
+        "  HTTP LIST (JSON):            {:>8.2} ms",
+        median(http_lists)
+    );
+    println!(
+        "  HTTP GET (JSON):             p50 {:?}  p99 {:?}",
+        percentile(&http_gets, 0.5),
+        percentile(&http_gets, 0.99)
+    );
+    drop(router);
+    drop(api);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn http_get(router: &axum::Router, uri: &str) -> bytes::Bytes {
+    let request = http::Request::get(uri)
+        .header("authorization", "Bearer bench")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), 200, "{uri}");
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
 }

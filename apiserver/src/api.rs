@@ -119,7 +119,7 @@ fn namespaces() -> &'static Resource {
 impl Api {
     /// Opens the store under `data_dir` and makes sure the system namespaces exist.
     pub async fn open(data_dir: &Path, cluster: ClusterConfig) -> Result<Api, OpenError> {
-        let store = Arc::new(Store::open(data_dir).await?);
+        let store = Store::open(data_dir, cluster.store.clone()).await?;
         let allocators = Allocators::new(&cluster);
         let services = resources::RESOURCES.iter().find(|r| r.kind == "Service");
         if let Some(services) = services {

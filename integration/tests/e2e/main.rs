@@ -10,6 +10,7 @@ mod hardening;
 mod kube_client;
 mod pods;
 mod services;
+mod store_limits;
 mod tidy;
 mod walkthrough;
 
