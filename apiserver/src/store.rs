@@ -215,7 +215,8 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
-        let db = sql::Db::open(&path).await.map_err(open_err)?;
+        let wal_pages = maintenance::wal_pages(options.reserve_bytes);
+        let db = sql::Db::open(&path, wal_pages).await.map_err(open_err)?;
         let (view, compacted, logged) = load(&db).await.map_err(|e| match e {
             LoadError::Sql(source) => open_err(source),
             LoadError::Corrupt { key, source } => OpenError::Corrupt { key, source },
@@ -314,7 +315,7 @@ impl Store {
         F: FnOnce(Option<&Arc<Value>>, u64) -> Result<Change, ApiError>,
     {
         let _writing = self.writer.lock().await;
-        self.writable()?;
+        self.check_files().await?;
         let (entry, revision) = {
             let view = self.read_view();
             (view.objects.get(&key).cloned(), view.revision + 1)
@@ -372,6 +373,24 @@ impl Store {
         })
     }
 
+    /// Closes the database (tests that open it again in the same process; a stopping
+    /// process just exits). Writes fail afterwards.
+    pub async fn close(&self) {
+        self.end_lease();
+        self.db.close().await;
+    }
+
+    /// On a clean stop, moves the lease back to the last revision, so the next start goes
+    /// on from there instead of skipping the rest of the block.
+    fn end_lease(&self) {
+        let revision = self.revision();
+        if self.failed.get().is_none() && revision > 0 && self.identity.check().is_ok() {
+            if let Err(e) = self.lease.extend(revision) {
+                tracing::warn!(error = %e, "store: end the revision lease");
+            }
+        }
+    }
+
     /// Refuses writes once the store has failed.
     fn writable(&self) -> Result<(), ApiError> {
         match self.failed.get() {
@@ -412,7 +431,13 @@ impl Store {
         self.cover(revision).await?;
         let delete = event_type == EventType::Deleted;
         let mut result = self.db.commit(revision, key, event_type, body, prev).await;
-        if delete && result.as_ref().is_err_and(sql::is_full) && self.reserve.release() {
+        if delete && result.as_ref().is_err_and(sql::is_full) {
+            // The reserve's room lets the WAL go into the database file (it holds at most
+            // half the reserve, see `maintenance::wal_pages`); the WAL's blocks are freed.
+            self.reserve.release();
+            if let Err(e) = self.db.checkpoint().await {
+                tracing::warn!(error = %e, "checkpoint on a full disk");
+            }
             result = self.db.commit(revision, key, event_type, body, prev).await;
         }
         match result {
@@ -422,6 +447,8 @@ impl Store {
                 return Err(ApiError::SpaceExceeded);
             }
             Err(e) => {
+                // A write that failed because the files went away says so (503).
+                self.check_files().await?;
                 return Err(ApiError::Internal(format!(
                     "commit revision {revision}: {e}"
                 )));
@@ -538,10 +565,7 @@ impl Drop for Store {
     /// A clean stop leaves the lease at the last revision, so the next start goes on from
     /// there instead of skipping the rest of the block.
     fn drop(&mut self) {
-        let revision = self.view.get_mut().map(|v| v.revision).unwrap_or(0);
-        if self.failed.get().is_none() && revision > 0 && self.identity.check().is_ok() {
-            let _ = self.lease.extend(revision);
-        }
+        self.end_lease();
     }
 }
 

@@ -21,8 +21,8 @@ use crate::status::ApiError;
 
 /// How often the files are checked and the compactor looks at the clock.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Pages returned to the file system per vacuum step (4 MiB of WAL at most per step).
-const VACUUM_STEP: u32 = 1_024;
+/// SQLite's page size (the default, which the store keeps).
+const PAGE_BYTES: u64 = 4_096;
 /// A WAL larger than this is checkpointed and truncated at the next check.
 const WAL_LIMIT: u64 = 16 << 20;
 
@@ -129,8 +129,12 @@ impl Store {
             cursor = last;
             freed = true;
         }
-        let logged = self.db.logged_since(to).await.map_err(sql)?;
-        self.logged.store(logged, Ordering::Relaxed);
+        {
+            // Under the writer lock, so no write's bytes are counted twice or lost.
+            let _writing = self.writer.lock().await;
+            let logged = self.db.logged_since(to).await.map_err(sql)?;
+            self.logged.store(logged, Ordering::Relaxed);
+        }
         if freed {
             self.vacuum().await.map_err(sql)?;
             tracing::info!(compacted = to, "store: compacted the event log");
@@ -141,7 +145,8 @@ impl Store {
     /// Returns every free page to the file system, a step at a time.
     async fn vacuum(&self) -> Result<(), sqlx::Error> {
         loop {
-            if self.db.vacuum(VACUUM_STEP).await? == 0 {
+            let step = wal_pages(self.options.reserve_bytes);
+            if self.db.vacuum(step).await? == 0 {
                 return Ok(());
             }
         }
@@ -167,6 +172,16 @@ impl Store {
             .await
             .map_err(|e| ApiError::Internal(format!("read the database size: {e}")))
     }
+}
+
+/// The WAL's checkpoint size and the vacuum step, in pages: half the space reserve, so that
+/// on a full disk the reserve always has room for what a checkpoint or a vacuum step adds to
+/// the database file before the WAL's blocks are freed (SQLite's 1,000 at most).
+pub(super) fn wal_pages(reserve_bytes: u64) -> u32 {
+    if reserve_bytes == 0 {
+        return 1_000;
+    }
+    (reserve_bytes / 2 / PAGE_BYTES).clamp(16, 1_000) as u32
 }
 
 /// Parses a compaction interval as kube-apiserver's flag takes it: a Go duration such as
@@ -230,6 +245,21 @@ mod tests {
         check("5d", Err(()));
         check("m", Err(()));
         check("-1s", Err(()));
+    }
+
+    #[test]
+    fn the_wal_fits_in_half_the_reserve() {
+        // (reserve bytes, pages)
+        let table: &[(u64, u32)] = &[
+            (0, 1_000),
+            (8 << 20, 1_000),
+            (4 << 20, 512),
+            (1 << 20, 128),
+            (16 << 10, 16),
+        ];
+        for &(reserve, pages) in table {
+            assert_eq!(wal_pages(reserve), pages, "reserve {reserve}");
+        }
     }
 
     #[test]

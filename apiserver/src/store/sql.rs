@@ -97,6 +97,9 @@ ALTER TABLE objects_by_revision RENAME TO objects;
 /// grows the WAL) for long.
 const COMPACT_CHUNK: i64 = 2_000;
 
+/// Connections to the database (all opened at start).
+const CONNECTIONS: u32 = 4;
+
 /// One live object as loaded at start.
 pub(super) struct Loaded {
     pub(super) key: ObjectKey,
@@ -119,7 +122,9 @@ pub(super) fn is_full(error: &sqlx::Error) -> bool {
 }
 
 impl Db {
-    pub(super) async fn open(path: &Path) -> Result<Db, sqlx::Error> {
+    /// Opens the database; `wal_pages` is the WAL size (in pages) at which a commit
+    /// checkpoints it, which bounds what a checkpoint adds to the database file.
+    pub(super) async fn open(path: &Path, wal_pages: u32) -> Result<Db, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             // A new database starts with incremental auto-vacuum; an older one is switched
@@ -132,13 +137,16 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             // After a checkpoint resets the WAL, it is cut back to this size.
             .pragma("journal_size_limit", (4 << 20).to_string())
+            // https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint
+            .pragma("wal_autocheckpoint", wal_pages.to_string())
             .busy_timeout(std::time::Duration::from_secs(5));
         // No ping before each acquire: it would be one more round trip to sqlx's worker
         // thread on every write, and a local file does not go away between two queries.
         // Connections live as long as the pool: SQLite deletes the WAL when the last one
-        // closes, and the store watches the WAL's inode (see `files.rs`).
+        // closes, and a connection opened after the WAL was removed would make a new, empty
+        // one; the store watches the WAL's inode (see `files.rs`).
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(CONNECTIONS)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -154,7 +162,23 @@ impl Db {
         }
         sqlx::raw_sql(SCHEMA).execute(&db.pool).await?;
         db.switch_to_incremental_vacuum().await;
+        db.open_every_connection().await?;
         Ok(db)
+    }
+
+    /// Opens the pool's other connections now, after the one that set the database up (so
+    /// none of them switches the journal mode while another writes the schema), and before
+    /// the store takes the files' identity.
+    async fn open_every_connection(&self) -> Result<(), sqlx::Error> {
+        let acquires = (0..CONNECTIONS).map(|_| self.pool.acquire());
+        let connections = futures_util::future::try_join_all(acquires).await?;
+        drop(connections);
+        Ok(())
+    }
+
+    /// Closes every connection (the last one checkpoints and removes the WAL).
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn has_bodies_in_objects(&self) -> Result<bool, sqlx::Error> {
