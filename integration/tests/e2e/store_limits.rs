@@ -51,7 +51,7 @@ fn a_watch_from_a_compacted_revision_is_gone_and_the_disk_is_given_back() {
     );
     let line = eventually("the compactor passes the first version", patience(), || {
         let out = c.kubectl(&["get", "--raw", &uri]);
-        out.stdout.contains("\"ERROR\"").then(|| out.stdout)
+        out.stdout.contains("\"ERROR\"").then_some(out.stdout)
     });
     let event: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON event");
     let status = &event["object"];
