@@ -95,6 +95,10 @@ pub enum ApiError {
         /// The compacted revision: the oldest a watch may start from.
         compacted: u64,
     },
+    /// A list at an exact revision the store compacted away (etcd3's `expired`,
+    /// `storage/etcd3/errors.go`).
+    #[error("The resourceVersion for the provided list is too old.")]
+    ListExpired,
     /// The body's content type cannot be decoded.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml ({0})"
@@ -207,7 +211,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Expired { .. } => StatusCode::GONE,
+            ApiError::Expired { .. } | ApiError::ListExpired => StatusCode::GONE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -226,7 +230,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
-            ApiError::Expired { .. } => "Expired",
+            ApiError::Expired { .. } | ApiError::ListExpired => "Expired",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::Forbidden(_) => "Forbidden",

@@ -268,6 +268,7 @@ pub(crate) async fn handle(
         (&Method::GET, None, None) if params.flag("watch") => watch(api, r, ns, &params, how).await,
         (&Method::GET, None, None) => {
             let (labels, fields) = params.selectors()?;
+            list_not_compacted(&params, api.store().hub().compacted())?;
             let (items, revision) = api.list(r, ns, &labels, &fields);
             Ok(json_response(
                 StatusCode::OK,
@@ -537,6 +538,20 @@ fn table_body(
     })
 }
 
+/// 410 Expired for a list at an exact revision (`resourceVersionMatch=Exact`) the store has
+/// compacted away, as kube-apiserver answers when etcd has compacted it. (Any other list is
+/// served from the newest state, which is not older than any revision asked for.)
+fn list_not_compacted(params: &Params, compacted: u64) -> Result<(), ApiError> {
+    let exact = params.get("resourceVersionMatch") == Some("Exact");
+    let requested = params
+        .get("resourceVersion")
+        .and_then(|rv| rv.parse::<u64>().ok());
+    match requested {
+        Some(rv) if exact && rv < compacted => Err(ApiError::ListExpired),
+        _ => Ok(()),
+    }
+}
+
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
 
@@ -674,6 +689,53 @@ mod tests {
             t.name,
             t.subresource,
         ))
+    }
+
+    #[test]
+    fn an_exact_list_from_a_compacted_revision_is_expired() {
+        let params = |q: &[(&str, &str)]| {
+            Params(
+                q.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        // (query, compacted revision, expired)
+        let table: &[(&[(&str, &str)], u64, bool)] = &[
+            (
+                &[("resourceVersion", "5"), ("resourceVersionMatch", "Exact")],
+                10,
+                true,
+            ),
+            (
+                &[("resourceVersion", "10"), ("resourceVersionMatch", "Exact")],
+                10,
+                false,
+            ),
+            (
+                &[
+                    ("resourceVersion", "5"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                ],
+                10,
+                false,
+            ),
+            (&[("resourceVersion", "5")], 10, false),
+            (&[], 10, false),
+        ];
+        for &(query, compacted, expired) in table {
+            let got = list_not_compacted(&params(query), compacted);
+            assert_eq!(got.is_err(), expired, "{query:?}");
+        }
+        let status = ApiError::ListExpired.to_status();
+        assert_eq!(
+            (status["code"].as_u64(), status["reason"].as_str()),
+            (Some(410), Some("Expired"))
+        );
+        assert_eq!(
+            status["message"],
+            "The resourceVersion for the provided list is too old."
+        );
     }
 
     #[test]

@@ -68,6 +68,15 @@ fn a_watch_from_a_compacted_revision_is_gone_and_the_disk_is_given_back() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("upstream's message, got {message:?}"));
     assert!(compacted > first, "{message}");
+    // A list at that exact revision: etcd3's words.
+    let uri = format!(
+        "/api/v1/namespaces/default/configmaps?resourceVersion={first}&resourceVersionMatch=Exact"
+    );
+    let list = c.kubectl(&["get", "--raw", &uri]);
+    assert_eq!(
+        list.failure().trim(),
+        "Error from server (Expired): The resourceVersion for the provided list is too old."
+    );
     eventually("the disk is given back", patience(), || {
         (disk_bytes(&c) < 1 << 20).then_some(())
     });
