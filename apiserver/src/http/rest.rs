@@ -700,8 +700,9 @@ mod tests {
                     .collect(),
             )
         };
+        type Query = &'static [(&'static str, &'static str)];
         // (query, compacted revision, expired)
-        let table: &[(&[(&str, &str)], u64, bool)] = &[
+        let table: &[(Query, u64, bool)] = &[
             (
                 &[("resourceVersion", "5"), ("resourceVersionMatch", "Exact")],
                 10,
