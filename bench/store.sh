@@ -19,6 +19,7 @@ if [ -n "${KUBICLE_BENCH_ONE_RUN:-}" ]; then
   target/release/kubicle up --no-pods --data-dir "$work/data" --cluster-name "bench$$" \
     --listen 127.0.0.1:0 >"$work/out" 2>"$work/log" &
   pid=$!
+  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
   until grep -q "https://" "$work/out" 2>/dev/null; do sleep 0.01; done
   export KUBECONFIG="$work/data/kubeconfig" KUBECACHEDIR="$work/kube-cache"
   python3 - "$OBJECTS" >"$work/list.json" <<'EOF2'
@@ -31,18 +32,15 @@ print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
 EOF2
   sleep 2
   idle=$(rss_kib "$pid")
-  kubectl create -f "$work/list.json" >/dev/null
+  kubectl create --validate=false -f "$work/list.json" >/dev/null
   sleep 3
   full=$(rss_kib "$pid")
   kubectl delete configmaps -n default -l app=bench --wait=false >/dev/null
   sleep 3
   deleted=$(rss_kib "$pid")
-  kubectl create -f "$work/list.json" >/dev/null
+  kubectl create --validate=false -f "$work/list.json" >/dev/null
   sleep 3
   again=$(rss_kib "$pid")
-  kill -TERM "$pid"
-  wait "$pid" || true
-  rm -rf "$work"
   echo "$idle $full $deleted $again"
   exit 0
 fi
@@ -52,16 +50,20 @@ runs=()
 for _ in $(seq "$RUNS"); do
   runs+=("$(unshare --net --mount --propagation private -- env KUBICLE_BENCH_ONE_RUN=1 OBJECTS="$OBJECTS" bash "$0")")
 done
-printf '%s\n' "${runs[@]}" | python3 -c '
+runs_file="${TMPDIR:-/tmp}/kubicle-bench-store-runs.$$"
+printf '%s\n' "${runs[@]}" >"$runs_file"
+python3 - "$runs_file" "$OBJECTS" <<'EOF2'
 import statistics, sys
-runs = [[int(x) / 1024 for x in line.split()] for line in sys.stdin if line.strip()]
-n = '"$OBJECTS"'
+runs = [[int(x) / 1024 for x in line.split()] for line in open(sys.argv[1]) if line.strip()]
+n = sys.argv[2]
 def show(i):
     xs = [r[i] for r in runs]
-    return f"median {statistics.median(xs):6.1f} MiB (runs: {", ".join(f"{x:.1f}" for x in xs)})"
+    each = ", ".join(f"{x:.1f}" for x in xs)
+    return f"median {statistics.median(xs):6.1f} MiB (runs: {each})"
 print(f"server RSS (kubicle up --no-pods, {len(runs)} runs):")
-print(f"  idle:                                 {show(0)}")
-print(f"  with {n} small ConfigMaps:         {show(1)}")
-print(f"  after deleting them all:              {show(2)}")
-print(f"  after creating {n} again:          {show(3)}")
-'
+print(f"  idle:                             {show(0)}")
+print(f"  with {n} small ConfigMaps:     {show(1)}")
+print(f"  after deleting them all:          {show(2)}")
+print(f"  after creating {n} again:      {show(3)}")
+EOF2
+rm -f "$runs_file"

@@ -186,6 +186,11 @@ impl FieldSelector {
         Ok(FieldSelector(reqs))
     }
 
+    /// Whether the selector has no requirement.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether the object's fields satisfy the selector. A missing field reads as `""`.
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(path, equal, value)| {

@@ -140,13 +140,13 @@ pub enum OpenError {
 /// One live object in the view: its JSON, and its parsed form while anyone holds it.
 #[derive(Debug)]
 struct Entry {
-    json: Box<str>,
+    json: Arc<str>,
     revision: u64,
     parsed: Mutex<Weak<Value>>,
 }
 
 impl Entry {
-    fn new(json: Box<str>, revision: u64, parsed: Option<&Arc<Value>>) -> Entry {
+    fn new(json: Arc<str>, revision: u64, parsed: Option<&Arc<Value>>) -> Entry {
         Entry {
             json,
             revision,
@@ -288,23 +288,32 @@ impl Store {
     /// Every object of a type, optionally in one namespace, in key order, with the revision
     /// the list is consistent with.
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
-        let (entries, revision) = {
-            let view = self.read_view();
-            let start = (
-                resource.to_string(),
-                namespace.unwrap_or("").to_string(),
-                String::new(),
-            );
-            let entries: Vec<Arc<Entry>> = view
-                .objects
-                .range(start..)
-                .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
-                .map(|(_, e)| e.clone())
-                .collect();
-            (entries, view.revision)
-        };
+        let (entries, revision) = self.entries(resource, namespace);
         // Parsed outside the lock: writers are not held up by a long list.
         (entries.iter().map(|e| e.value()).collect(), revision)
+    }
+
+    /// [`Store::list`] as the JSON text each object is stored as, parsing nothing: a large
+    /// list then costs its text, not every object parsed at once.
+    pub fn list_json(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<str>>, u64) {
+        let (entries, revision) = self.entries(resource, namespace);
+        (entries.iter().map(|e| e.json.clone()).collect(), revision)
+    }
+
+    fn entries(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Entry>>, u64) {
+        let view = self.read_view();
+        let start = (
+            resource.to_string(),
+            namespace.unwrap_or("").to_string(),
+            String::new(),
+        );
+        let entries = view
+            .objects
+            .range(start..)
+            .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
+            .map(|(_, e)| e.clone())
+            .collect();
+        (entries, view.revision)
     }
 
     /// Reads, decides and writes one object atomically. `decide` sees the current state (if
@@ -521,7 +530,7 @@ impl Store {
                     view.objects.remove(key);
                 }
                 _ => {
-                    let entry = Entry::new(body.into_boxed_str(), revision, Some(object));
+                    let entry = Entry::new(Arc::from(body), revision, Some(object));
                     view.objects.insert(key.clone(), Arc::new(entry));
                 }
             }
@@ -621,7 +630,7 @@ async fn load(db: &sql::Db) -> Result<(View, u64, u64), LoadError> {
             });
         }
         view.live_bytes += loaded.body.len() as u64;
-        let entry = Entry::new(loaded.body.into_boxed_str(), loaded.revision, None);
+        let entry = Entry::new(Arc::from(loaded.body), loaded.revision, None);
         view.objects.insert(loaded.key, Arc::new(entry));
     }
     let compacted = db.compacted().await?;

@@ -5,6 +5,7 @@
 //! for axum's router: `/api/v1/namespaces/x/status` is a subresource of namespace `x`, while
 //! `/api/v1/namespaces/x/pods` is a collection in it.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -231,10 +232,15 @@ fn render(headers: &HeaderMap, params: &Params) -> Render {
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response {
+    text_response(code, value.to_string())
+}
+
+/// A response whose body is JSON already written out.
+fn text_response(code: StatusCode, json: String) -> Response {
     (
         code,
         [(http::header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
+        json,
     )
         .into_response()
 }
@@ -269,6 +275,14 @@ pub(crate) async fn handle(
         (&Method::GET, None, None) => {
             let (labels, fields) = params.selectors()?;
             list_not_compacted(&params, api.store().hub().compacted())?;
+            if let Render::Object = how {
+                // Written from the stored text: no object is parsed for the response.
+                let (texts, revision) = api.list_json(r, ns, &labels, &fields);
+                return Ok(text_response(
+                    StatusCode::OK,
+                    list_text(r, &texts, revision),
+                ));
+            }
             let (items, revision) = api.list(r, ns, &labels, &fields);
             Ok(json_response(
                 StatusCode::OK,
@@ -474,6 +488,29 @@ fn object_body(r: &Resource, obj: &Value, revision: u64, how: Render) -> Value {
     }
 }
 
+/// A list as `<Kind>List` from each object's stored JSON text.
+fn list_text(r: &Resource, items: &[Arc<str>], revision: u64) -> String {
+    let head = json!({
+        "kind": format!("{}List", r.kind),
+        "apiVersion": r.api_version(),
+        "metadata": {"resourceVersion": revision.to_string()},
+    })
+    .to_string();
+    let size = items.iter().map(|i| i.len() + 1).sum::<usize>() + head.len() + 16;
+    let mut out = String::with_capacity(size);
+    // `head` is an object: its closing brace makes way for the items.
+    out.push_str(&head[..head.len() - 1]);
+    out.push_str(",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push_str("]}");
+    out
+}
+
 /// A list as `<Kind>List`, or as a Table.
 fn list_body(r: &Resource, items: &[Arc<Value>], revision: u64, how: Render) -> Value {
     match how {
@@ -486,16 +523,13 @@ fn list_body(r: &Resource, items: &[Arc<Value>], revision: u64, how: Render) -> 
         Render::Table {
             api_version,
             include,
-        } => {
-            let owned: Vec<Value> = items.iter().map(|i| Value::clone(i)).collect();
-            table_body(r, &owned, revision, api_version, include)
-        }
+        } => table_body(r, items, revision, api_version, include),
     }
 }
 
-fn table_body(
+fn table_body<T: Borrow<Value>>(
     r: &Resource,
-    items: &[Value],
+    items: &[T],
     revision: u64,
     api_version: &str,
     include: Include,
@@ -504,6 +538,7 @@ fn table_body(
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
+            let obj: &Value = obj.borrow();
             let mut row = json!({
                 "cells": table::cells(r.kind, obj, now),
             });
@@ -689,6 +724,25 @@ mod tests {
             t.name,
             t.subresource,
         ))
+    }
+
+    #[test]
+    fn a_list_from_stored_text_is_the_list_of_parsed_objects() {
+        let r = resources::lookup("", "v1", "configmaps").expect("configmaps");
+        let objects = [
+            json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "b"}}),
+        ];
+        let texts: Vec<Arc<str>> = objects.iter().map(|o| Arc::from(o.to_string())).collect();
+        let parsed: Vec<Arc<Value>> = objects.iter().cloned().map(Arc::new).collect();
+        for n in [0, 1, 2] {
+            let text: Value = serde_json::from_str(&list_text(r, &texts[..n], 7)).expect("JSON");
+            assert_eq!(
+                text,
+                list_body(r, &parsed[..n], 7, Render::Object),
+                "{n} items"
+            );
+        }
     }
 
     #[test]
