@@ -275,19 +275,24 @@ pub(crate) async fn handle(
         (&Method::GET, None, None) => {
             let (labels, fields) = params.selectors()?;
             list_not_compacted(&params, api.store().hub().compacted())?;
-            if let Render::Object = how {
-                // Written from the stored text: no object is parsed for the response.
-                let (texts, revision) = api.list_json(r, ns, &labels, &fields);
-                return Ok(text_response(
+            // From the stored text: a JSON list parses no object, a Table one at a time.
+            let (texts, revision) = api.list_json(r, ns, &labels, &fields);
+            match how {
+                Render::Object => Ok(text_response(
                     StatusCode::OK,
                     list_text(r, &texts, revision),
-                ));
+                )),
+                Render::Table {
+                    api_version,
+                    include,
+                } => {
+                    let objects = texts
+                        .iter()
+                        .filter_map(|t| serde_json::from_str::<Value>(t).ok());
+                    let table = table_body(r, objects, revision, api_version, include);
+                    Ok(json_response(StatusCode::OK, &table))
+                }
             }
-            let (items, revision) = api.list(r, ns, &labels, &fields);
-            Ok(json_response(
-                StatusCode::OK,
-                &list_body(r, &items, revision, how),
-            ))
         }
         (&Method::GET, Some(name), None | Some("status")) => {
             let obj = api.get(r, ns, name)?;
@@ -523,20 +528,23 @@ fn list_body(r: &Resource, items: &[Arc<Value>], revision: u64, how: Render) -> 
         Render::Table {
             api_version,
             include,
-        } => table_body(r, items, revision, api_version, include),
+        } => {
+            let objects = items.iter().map(|i| &**i);
+            table_body(r, objects, revision, api_version, include)
+        }
     }
 }
 
 fn table_body<T: Borrow<Value>>(
     r: &Resource,
-    items: &[T],
+    items: impl IntoIterator<Item = T>,
     revision: u64,
     api_version: &str,
     include: Include,
 ) -> Value {
     let now = jiff::Timestamp::now();
     let rows: Vec<Value> = items
-        .iter()
+        .into_iter()
         .map(|obj| {
             let obj: &Value = obj.borrow();
             let mut row = json!({
