@@ -114,6 +114,10 @@ pub(crate) struct UpArgs {
     /// 0: no limit.
     #[arg(long, default_value_t = 200)]
     pub(crate) max_mutating_requests_inflight: usize,
+    /// How often the store compacts its event log, as kube-apiserver's flag (a Go duration;
+    /// 0 turns it off). Hidden: tests shorten it.
+    #[arg(long, hide = true, default_value = "5m", value_parser = apiserver::store::parse_interval)]
+    pub(crate) etcd_compaction_interval: std::time::Duration,
 }
 
 /// How ClusterIP traffic is carried (`--proxy-mode`).

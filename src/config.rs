@@ -112,6 +112,8 @@ pub(crate) struct Config {
     pub(crate) manifests: Option<PathBuf>,
     /// `--max-requests-inflight` and `--max-mutating-requests-inflight`.
     pub(crate) max_in_flight: apiserver::http::limits::MaxInFlight,
+    /// How often the store compacts its event log (`--etcd-compaction-interval`).
+    pub(crate) compaction_interval: std::time::Duration,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -216,6 +218,7 @@ impl Config {
                 requests: args.max_requests_inflight,
                 mutating: args.max_mutating_requests_inflight,
             },
+            compaction_interval: args.etcd_compaction_interval,
         })
     }
 
@@ -235,6 +238,10 @@ impl Config {
             api_port,
             api_ip,
             pod_runtime: self.pods,
+            store: apiserver::store::Options {
+                compaction_interval: self.compaction_interval,
+                ..apiserver::store::Options::default()
+            },
         }
     }
 
@@ -299,6 +306,7 @@ mod tests {
             filename: None,
             max_requests_inflight: 400,
             max_mutating_requests_inflight: 200,
+            etcd_compaction_interval: std::time::Duration::from_secs(300),
         }
     }
 

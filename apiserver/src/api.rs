@@ -119,7 +119,7 @@ fn namespaces() -> &'static Resource {
 impl Api {
     /// Opens the store under `data_dir` and makes sure the system namespaces exist.
     pub async fn open(data_dir: &Path, cluster: ClusterConfig) -> Result<Api, OpenError> {
-        let store = Arc::new(Store::open(data_dir).await?);
+        let store = Store::open(data_dir, cluster.store.clone()).await?;
         let allocators = Allocators::new(&cluster);
         let services = resources::RESOURCES.iter().find(|r| r.kind == "Service");
         if let Some(services) = services {
@@ -203,6 +203,30 @@ impl Api {
             .filter(|o| labels.matches(o) && fields.matches(o))
             .collect();
         (items, revision)
+    }
+
+    /// [`Api::list`] as the stored JSON text of each object. Selectors are applied parsing
+    /// one object at a time, so a large list never holds every object parsed at once.
+    pub fn list_json(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> (Vec<Arc<str>>, u64) {
+        let ns = if resource.namespaced { namespace } else { None };
+        let (texts, revision) = self.store.list_json(&resource.key(), ns);
+        if labels.is_empty() && fields.is_empty() {
+            return (texts, revision);
+        }
+        let texts = texts
+            .into_iter()
+            .filter(|text| {
+                serde_json::from_str::<Value>(text)
+                    .is_ok_and(|o| labels.matches(&o) && fields.matches(&o))
+            })
+            .collect();
+        (texts, revision)
     }
 
     /// Watches a type from `start`.

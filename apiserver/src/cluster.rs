@@ -27,6 +27,8 @@ pub struct ClusterConfig {
     /// Whether a pod runtime (the kubelet role) runs on the node and finishes graceful pod
     /// deletions. Without one, deleted pods go at once: nothing would ever finish them.
     pub pod_runtime: bool,
+    /// How the store bounds its history and disk use (compaction interval and the like).
+    pub store: crate::store::Options,
 }
 
 impl Default for ClusterConfig {
@@ -40,6 +42,7 @@ impl Default for ClusterConfig {
             api_port: 6443,
             api_ip: None,
             pod_runtime: false,
+            store: crate::store::Options::default(),
         }
     }
 }

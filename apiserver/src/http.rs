@@ -72,7 +72,7 @@ pub fn router_with(api: Api, token: &str, max_in_flight: limits::MaxInFlight) ->
         .route("/version", get(version))
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
-        .route("/readyz", get(ok))
+        .route("/readyz", get(readyz))
         .merge(authenticated)
         .with_state(state)
 }
@@ -105,6 +105,19 @@ fn json(value: &Value) -> Response {
 
 async fn ok() -> &'static str {
     "ok"
+}
+
+/// Ready while the store accepts writes; otherwise 500 with the failed check, as
+/// kube-apiserver's `/readyz` lists its `etcd` check.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.api.store().failure() {
+        None => "ok".into_response(),
+        Some(_) => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn not_found() -> Response {

@@ -86,14 +86,19 @@ pub enum ApiError {
     /// The verb is not allowed on this path.
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
-    /// The requested watch start has been compacted away.
-    #[error("too old resource version: {requested} ({oldest})")]
+    /// The requested watch start has been compacted away (the watch cache's words,
+    /// `cacher/watch_cache_history.go`).
+    #[error("too old resource version: {requested} ({compacted})")]
     Expired {
         /// The revision the client asked for.
         requested: u64,
-        /// The oldest revision still retained.
-        oldest: u64,
+        /// The compacted revision: the oldest a watch may start from.
+        compacted: u64,
     },
+    /// A list at an exact revision the store compacted away (etcd3's `expired`,
+    /// `storage/etcd3/errors.go`).
+    #[error("The resourceVersion for the provided list is too old.")]
+    ListExpired,
     /// The body's content type cannot be decoded.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml ({0})"
@@ -113,6 +118,13 @@ pub enum ApiError {
     /// as `responsewriters.ErrorToAPIStatus` answers it.
     #[error("{0}")]
     Unknown(String),
+    /// The store refuses writes other than deletes: the live data passed the quota, or the
+    /// disk is full. etcd's error, which kube-apiserver passes on as a 500 without a reason.
+    #[error("etcdserver: mvcc: database space exceeded")]
+    SpaceExceeded,
+    /// The store stopped accepting writes (its files were removed or replaced under it).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn join_causes(causes: &[FieldError]) -> String {
@@ -204,15 +216,18 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Expired { .. } => StatusCode::GONE,
+            ApiError::Expired { .. } | ApiError::ListExpired => StatusCode::GONE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Internal(_) | ApiError::Unknown(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Unknown(_) | ApiError::SpaceExceeded => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    /// The `reason` field of the Status.
+    /// The `reason` field of the Status (empty: `StatusReasonUnknown`, left out).
     pub fn reason(&self) -> &'static str {
         match self {
             ApiError::NotFound { .. } | ApiError::UnknownResource => "NotFound",
@@ -222,12 +237,13 @@ impl ApiError {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
-            ApiError::Expired { .. } => "Expired",
+            ApiError::Expired { .. } | ApiError::ListExpired => "Expired",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Internal(_) => "InternalError",
-            ApiError::Unknown(_) => "",
+            ApiError::Unknown(_) | ApiError::SpaceExceeded => "",
+            ApiError::Unavailable(_) => "ServiceUnavailable",
         }
     }
 
@@ -327,6 +343,29 @@ mod tests {
         assert_eq!(status["message"], "deployments.apps \"web\" not found");
         assert_eq!(status["details"]["kind"], "deployments");
         assert_eq!(status["code"], 404);
+    }
+
+    #[test]
+    fn store_errors_match_upstream() {
+        let expired = ApiError::Expired {
+            requested: 5,
+            compacted: 12,
+        }
+        .to_status();
+        assert_eq!(expired["message"], "too old resource version: 5 (12)");
+        assert_eq!(
+            (expired["code"].as_u64(), expired["reason"].as_str()),
+            (Some(410), Some("Expired"))
+        );
+        let full = ApiError::SpaceExceeded.to_status();
+        assert_eq!(full["message"], "etcdserver: mvcc: database space exceeded");
+        assert_eq!(full["code"], 500);
+        assert!(full.get("reason").is_none(), "{full}");
+        let unavailable = ApiError::Unavailable("x".into()).to_status();
+        assert_eq!(
+            (unavailable["code"].as_u64(), unavailable["reason"].as_str()),
+            (Some(503), Some("ServiceUnavailable"))
+        );
     }
 
     #[test]

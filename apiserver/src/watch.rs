@@ -3,18 +3,19 @@
 //! **API Boundary:** [`Watcher`] and [`WatchEvent`] are what every in-process consumer (the
 //! HTTP watch endpoint, controllers, podd, proxyd, dnsd) reads. They never see SQL.
 //!
-//! The store publishes each committed event on a bounded broadcast channel. A [`Watcher`]
-//! subscribes first, then reads its start (a snapshot of current objects, or the event log on
-//! disk after a revision), then follows the channel, skipping what it has already seen. A
-//! watcher that falls behind the channel's buffer is not dropped: it catches up from the log
-//! on disk, the same path a resumed watch takes.
+//! The store publishes each committed event into a ring in memory, bounded by a count
+//! ([`RING_EVENTS`]) and by the bytes of the objects it holds ([`RING_BYTES`]), so the hub
+//! never keeps more than that alive however fast writes come. A [`Watcher`] is a position (a
+//! revision) that reads the ring by revision; one that falls behind the ring is not dropped:
+//! it reads the event log on disk, a page at a time, the same path a resumed watch takes.
+//! Only a position the store has compacted away is lost: the watcher then gets 410 Expired
+//! ("too old resource version"), as upstream's watch cache answers, and must relist.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::sync::broadcast;
 
 use crate::status::ApiError;
 use crate::store::Store;
@@ -64,46 +65,126 @@ pub struct WatchEvent {
     pub name: String,
     /// What happened.
     pub event_type: EventType,
-    /// The object after the change (for a delete, its last state).
+    /// The object after the change (for a delete, its last state at the delete's revision).
     pub object: Arc<Value>,
-    /// The object before the change, when known (live events only), for selector transitions.
+    /// The object before the change, when known, for selector transitions.
     pub previous: Option<Arc<Value>>,
     /// When the store published the event (for replayed events: when it was read back), so
     /// consumers can measure how far behind the store they are.
     pub published: std::time::Instant,
 }
 
-/// Capacity of the broadcast buffer. A slower watcher catches up from disk.
-const BUFFER: usize = 8192;
+/// Events the ring keeps at most.
+pub(crate) const RING_EVENTS: usize = 1024;
+/// Bytes (the JSON of each event's object and previous state) the ring keeps at most; it
+/// always keeps the newest event.
+const RING_BYTES: usize = 8 << 20;
+/// Events a lagging watcher reads from disk per query.
+const PAGE: usize = 256;
+
+/// The newest events, oldest first, with the revision before the oldest.
+#[derive(Debug)]
+struct Ring {
+    events: VecDeque<(Arc<WatchEvent>, usize)>,
+    bytes: usize,
+    /// Every event after this revision is in `events`; older ones are on disk only.
+    floor: u64,
+}
+
+/// Where a watcher's next event is.
+#[derive(Debug)]
+enum Next {
+    /// The next event it wants.
+    Event(Arc<WatchEvent>),
+    /// None it wants up to this revision (the newest published).
+    Seen(u64),
+    /// On disk: the events up to this revision left the ring.
+    Disk(u64),
+}
 
 /// The publisher side, owned by the store.
 #[derive(Debug)]
 pub struct Hub {
-    sender: broadcast::Sender<Arc<WatchEvent>>,
-    oldest: AtomicU64,
+    ring: Mutex<Ring>,
+    latest: tokio::sync::watch::Sender<u64>,
+    compacted: AtomicU64,
 }
 
 impl Hub {
-    pub(crate) fn new(oldest: u64) -> Hub {
-        let (sender, _) = broadcast::channel(BUFFER);
+    pub(crate) fn new(revision: u64, compacted: u64) -> Hub {
         Hub {
-            sender,
-            oldest: AtomicU64::new(oldest),
+            ring: Mutex::new(Ring {
+                events: VecDeque::new(),
+                bytes: 0,
+                floor: revision,
+            }),
+            latest: tokio::sync::watch::Sender::new(revision),
+            compacted: AtomicU64::new(compacted),
         }
     }
 
-    pub(crate) fn publish(&self, event: WatchEvent) {
-        // No receiver is not an error: nobody is watching.
-        let _ = self.sender.send(Arc::new(event));
+    /// Publishes a committed event; `bytes` is the size of its objects as JSON.
+    pub(crate) fn publish(&self, event: WatchEvent, bytes: usize) {
+        let revision = event.revision;
+        {
+            let mut ring = self.lock();
+            ring.events.push_back((Arc::new(event), bytes));
+            ring.bytes += bytes;
+            while ring.events.len() > 1
+                && (ring.events.len() > RING_EVENTS || ring.bytes > RING_BYTES)
+            {
+                if let Some((old, size)) = ring.events.pop_front() {
+                    ring.bytes -= size;
+                    ring.floor = old.revision;
+                }
+            }
+        }
+        self.latest.send_replace(revision);
     }
 
-    pub(crate) fn set_oldest(&self, oldest: u64) {
-        self.oldest.store(oldest, Ordering::Release);
+    pub(crate) fn set_compacted(&self, revision: u64) {
+        self.compacted.fetch_max(revision, Ordering::AcqRel);
     }
 
-    /// The newest revision that is no longer replayable: a watch must start at or after it.
-    pub fn oldest(&self) -> u64 {
-        self.oldest.load(Ordering::Acquire)
+    /// The compacted revision: a watch must start at or after it.
+    pub fn compacted(&self) -> u64 {
+        self.compacted.load(Ordering::Acquire)
+    }
+
+    /// 410 Expired for a watch from `after`, if the store compacted past it.
+    fn expired(&self, after: u64) -> Result<(), ApiError> {
+        let compacted = self.compacted();
+        if after < compacted {
+            return Err(ApiError::Expired {
+                requested: after,
+                compacted,
+            });
+        }
+        Ok(())
+    }
+
+    /// The first event after `after` that `wanted` accepts.
+    fn next_after(&self, after: u64, wanted: impl Fn(&WatchEvent) -> bool) -> Next {
+        let ring = self.lock();
+        if after < ring.floor {
+            return Next::Disk(ring.floor);
+        }
+        let start = ring.events.partition_point(|(e, _)| e.revision <= after);
+        for (event, _) in ring.events.range(start..) {
+            if wanted(event) {
+                return Next::Event(event.clone());
+            }
+        }
+        Next::Seen(
+            ring.events
+                .back()
+                .map_or(after, |(e, _)| e.revision.max(after)),
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        // Every change to the ring is a push or a pop: a poisoned lock is still consistent.
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -113,7 +194,7 @@ pub enum Start {
     /// Synthetic `ADDED` events for every current object, then changes (`resourceVersion`
     /// unset or `"0"`).
     Now,
-    /// Every change after this revision (410 Expired if it is no longer retained).
+    /// Every change after this revision (410 Expired if it was compacted away).
     After(u64),
 }
 
@@ -123,12 +204,10 @@ pub struct Watcher {
     store: Arc<Store>,
     resource: String,
     namespace: Option<String>,
-    receiver: broadcast::Receiver<Arc<WatchEvent>>,
+    latest: tokio::sync::watch::Receiver<u64>,
     pending: VecDeque<Arc<WatchEvent>>,
+    /// Every event up to this revision has been delivered or skipped.
     last: u64,
-    /// Set when the channel dropped events for us; cleared once caught up from disk. Kept as
-    /// state (not done inline) so that cancelling [`Watcher::next`] mid catch-up loses nothing.
-    lagged: bool,
 }
 
 impl Watcher {
@@ -139,16 +218,12 @@ impl Watcher {
         namespace: Option<&str>,
         start: Start,
     ) -> Result<Watcher, ApiError> {
-        // Subscribe before reading the start point: every event newer than it is then in the
-        // channel (see the module docs).
-        let receiver = store.hub().sender.subscribe();
         let mut watcher = Watcher {
             resource: resource.to_string(),
             namespace: namespace.map(str::to_string),
-            receiver,
+            latest: store.hub().latest.subscribe(),
             pending: VecDeque::new(),
             last: 0,
-            lagged: false,
             store,
         };
         match start {
@@ -171,15 +246,8 @@ impl Watcher {
                 watcher.last = revision;
             }
             Start::After(after) => {
-                let oldest = watcher.store.hub().oldest();
-                if after < oldest {
-                    return Err(ApiError::Expired {
-                        requested: after,
-                        oldest: oldest + 1,
-                    });
-                }
-                let now = watcher.store.revision();
-                watcher.catch_up(after, now).await?;
+                watcher.store.hub().expired(after)?;
+                watcher.last = after;
             }
         }
         Ok(watcher)
@@ -210,54 +278,48 @@ impl Watcher {
             if let Some(event) = self.pending.pop_front() {
                 return Ok(Some(event));
             }
-            if self.lagged {
-                let oldest = self.store.hub().oldest();
-                if self.last < oldest {
-                    return Err(ApiError::Expired {
-                        requested: self.last,
-                        oldest: oldest + 1,
-                    });
-                }
-                let now = self.store.revision();
-                self.catch_up(self.last, now).await?;
-                self.lagged = false;
-                continue;
-            }
             if self.last >= revision {
                 return Ok(None);
             }
-            match self.receiver.recv().await {
-                Ok(event) => {
-                    if event.revision <= self.last {
-                        continue;
-                    }
+            let hub = self.store.hub();
+            match hub.next_after(self.last, |e| self.matches(e)) {
+                Next::Event(event) => {
                     self.last = event.revision;
-                    if self.matches(&event) {
-                        return Ok(Some(event));
+                    return Ok(Some(event));
+                }
+                Next::Seen(seen) => {
+                    self.last = seen;
+                    if seen >= revision {
+                        return Ok(None);
+                    }
+                    if self.latest.wait_for(|&v| v > seen).await.is_err() {
+                        return Err(ApiError::Internal("the watch hub closed".into()));
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => self.lagged = true,
-                Err(broadcast::error::RecvError::Closed) => {
-                    return Err(ApiError::Internal("the watch hub closed".into()));
-                }
+                Next::Disk(up_to) => self.read_disk(up_to).await?,
             }
         }
     }
 
-    async fn catch_up(&mut self, after: u64, up_to: u64) -> Result<(), ApiError> {
-        if up_to > after {
-            let events = self
-                .store
-                .events_between(&self.resource, after, up_to)
-                .await?;
-            for event in events {
-                let event = Arc::new(event);
-                if self.matches(&event) {
-                    self.pending.push_back(event);
-                }
+    /// Reads the next page of events in `(last, up_to]` from the log on disk.
+    async fn read_disk(&mut self, up_to: u64) -> Result<(), ApiError> {
+        let hub = self.store.hub();
+        hub.expired(self.last)?;
+        let events = self
+            .store
+            .events_between(&self.resource, self.last, up_to, PAGE)
+            .await?;
+        // A compaction that ran meanwhile may have taken rows this read expected.
+        hub.expired(self.last)?;
+        self.last = match events.last() {
+            Some(e) if events.len() == PAGE => e.revision,
+            _ => up_to,
+        };
+        for event in events {
+            if self.matches(&event) {
+                self.pending.push_back(Arc::new(event));
             }
         }
-        self.last = self.last.max(up_to);
         Ok(())
     }
 
@@ -281,7 +343,7 @@ pub fn object_revision(object: &Value) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Change, ObjectKey};
+    use crate::store::{Change, ObjectKey, Options};
     use serde_json::json;
 
     fn key(name: &str) -> ObjectKey {
@@ -299,10 +361,15 @@ mod tests {
             .expect("put");
     }
 
+    async fn open() -> (Arc<Store>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(&dir, Options::default()).await.expect("open");
+        (store, dir)
+    }
+
     #[tokio::test]
     async fn replays_then_follows_in_order() {
-        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
-        let store = Arc::new(Store::open(&dir).await.expect("open"));
+        let (store, dir) = open().await;
         put(&store, "a").await;
         put(&store, "b").await;
         let mut from_one = Watcher::start(store.clone(), "/configmaps", None, Start::After(1))
@@ -330,8 +397,7 @@ mod tests {
 
     #[tokio::test]
     async fn next_until_returns_once_caught_up_even_past_other_types() {
-        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
-        let store = Arc::new(Store::open(&dir).await.expect("open"));
+        let (store, dir) = open().await;
         let mut secrets = Watcher::start(store.clone(), "/secrets", None, Start::After(0))
             .await
             .expect("watch");
@@ -350,18 +416,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_compacted_start_is_expired() {
-        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
-        let store = Arc::new(Store::open(&dir).await.expect("open"));
+        let (store, dir) = open().await;
         for name in ["a", "b", "c"] {
             put(&store, name).await;
         }
-        store.hub().set_oldest(2);
+        store.compact(2).await.expect("compact");
         let expired = Watcher::start(store.clone(), "/configmaps", None, Start::After(1)).await;
         assert!(matches!(
             expired,
             Err(ApiError::Expired {
                 requested: 1,
-                oldest: 3
+                compacted: 2
             })
         ));
         let resumed = Watcher::start(store.clone(), "/configmaps", None, Start::After(2)).await;
@@ -371,12 +436,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_watcher_catches_up_from_disk() {
-        let dir = std::env::temp_dir().join(format!("kubicle-watch-{}", uuid::Uuid::new_v4()));
-        let store = Arc::new(Store::open(&dir).await.expect("open"));
+        let (store, dir) = open().await;
         let mut watcher = Watcher::start(store.clone(), "/configmaps", None, Start::After(0))
             .await
             .expect("watch");
-        let n = BUFFER as u64 + 50;
+        let n = (RING_EVENTS + PAGE + 50) as u64;
         for i in 0..n {
             put(&store, &format!("cm{i}")).await;
         }
@@ -385,5 +449,55 @@ mod tests {
             assert_eq!(event.revision, expected);
         }
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_lagging_watcher_whose_position_was_compacted_expires() {
+        let (store, dir) = open().await;
+        put(&store, "first").await;
+        let mut watcher = Watcher::start(store.clone(), "/configmaps", None, Start::After(1))
+            .await
+            .expect("watch");
+        for i in 0..RING_EVENTS + 10 {
+            put(&store, &format!("cm{i}")).await;
+        }
+        store.compact(store.revision()).await.expect("compact");
+        let err = watcher.next().await.expect_err("its events are gone");
+        assert!(
+            matches!(err, ApiError::Expired { requested: 1, .. }),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn event(revision: u64) -> WatchEvent {
+        WatchEvent {
+            revision,
+            resource: "/configmaps".into(),
+            namespace: "default".into(),
+            name: format!("cm{revision}"),
+            event_type: EventType::Added,
+            object: Arc::new(Value::Null),
+            previous: None,
+            published: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn the_ring_is_bounded_by_count_and_by_bytes() {
+        let hub = Hub::new(10, 0);
+        for revision in 11..=10 + RING_EVENTS as u64 + 5 {
+            hub.publish(event(revision), 100);
+        }
+        assert_eq!(hub.lock().events.len(), RING_EVENTS);
+        assert!(matches!(hub.next_after(14, |_| true), Next::Disk(15)));
+        assert!(matches!(hub.next_after(15, |_| true), Next::Event(e) if e.revision == 16));
+        // Big events push the small ones out; the newest always stays.
+        hub.publish(event(2000), RING_BYTES / 2);
+        hub.publish(event(2001), RING_BYTES / 2);
+        assert_eq!(hub.lock().events.len(), 2);
+        hub.publish(event(2002), RING_BYTES * 2);
+        assert_eq!(hub.lock().events.len(), 1);
+        assert!(matches!(hub.next_after(2002, |_| true), Next::Seen(2002)));
     }
 }

@@ -2,8 +2,10 @@
 //! deletes the dependents of an owner marked `foregroundDeletion` before letting it go, and
 //! removes the ownerReferences of an owner marked `orphan` (`pkg/controller/garbagecollector`).
 //!
-//! It keeps an informer per namespaced type and, whenever something is deleted or marked,
-//! runs one pass over the ownership graph ([`plan`], a pure function).
+//! It keeps a metadata informer per namespaced type (names, uids, owners, finalizers and
+//! deletion marks only, as upstream's collector uses metadata informers) and, whenever
+//! something is deleted or marked, runs one pass over the ownership graph ([`plan`], a pure
+//! function).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -106,7 +108,7 @@ pub async fn run(api: Api, shutdown: CancellationToken) {
         .iter()
         .filter(|r| r.kind != "Event" && r.kind != "Namespace")
     {
-        match Informer::start(&api, resource).await {
+        match Informer::metadata(&api, resource).await {
             Ok(i) => informers.push((resource, i)),
             Err(e) => {
                 tracing::error!(resource = resource.plural, error = %e, "start informer");

@@ -5,6 +5,7 @@
 //! for axum's router: `/api/v1/namespaces/x/status` is a subresource of namespace `x`, while
 //! `/api/v1/namespaces/x/pods` is a collection in it.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,10 +129,15 @@ fn render(headers: &HeaderMap, params: &Params) -> Result<Render, ApiError> {
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response {
+    text_response(code, value.to_string())
+}
+
+/// A response whose body is JSON already written out.
+fn text_response(code: StatusCode, json: String) -> Response {
     (
         code,
         [(http::header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
+        json,
     )
         .into_response()
 }
@@ -169,16 +175,33 @@ pub(crate) async fn handle(
             }
             params::request_timeout(&params)?;
             let token = options.check_list_revision()?;
-            let (mut items, revision) = api.list(r, ns, &options.labels, &options.fields);
+            list_not_compacted(&params, api.store().hub().compacted())?;
+            // From the stored text: a JSON list parses no object, a Table one at a time.
+            let (mut texts, revision) = api.list_json(r, ns, &options.labels, &options.fields);
             if let Some(token) = token {
                 // A list is never cut into pages here (`limit` is served whole, as the
                 // watch cache serves it), so a token comes from elsewhere: go on from its key.
-                items.retain(|o| list_key(o, ns.is_some()).as_str() >= token.start.as_str());
+                texts.retain(|t| {
+                    serde_json::from_str::<Value>(t)
+                        .is_ok_and(|o| list_key(&o, ns.is_some()).as_str() >= token.start.as_str())
+                });
             }
-            Ok(json_response(
-                StatusCode::OK,
-                &list_body(r, &items, revision, how),
-            ))
+            match how {
+                Render::Object => Ok(text_response(
+                    StatusCode::OK,
+                    list_text(r, &texts, revision),
+                )),
+                Render::Table {
+                    api_version,
+                    include,
+                } => {
+                    let objects = texts
+                        .iter()
+                        .filter_map(|t| serde_json::from_str::<Value>(t).ok());
+                    let table = table_body(r, objects, revision, api_version, include);
+                    Ok(json_response(StatusCode::OK, &table))
+                }
+            }
         }
         (&Method::GET, Some(name), None | Some("status")) => {
             params::request_timeout(&params)?;
@@ -405,6 +428,29 @@ fn object_body(r: &Resource, obj: &Value, revision: u64, how: Render) -> Value {
     }
 }
 
+/// A list as `<Kind>List` from each object's stored JSON text.
+fn list_text(r: &Resource, items: &[Arc<str>], revision: u64) -> String {
+    let head = json!({
+        "kind": format!("{}List", r.kind),
+        "apiVersion": r.api_version(),
+        "metadata": {"resourceVersion": revision.to_string()},
+    })
+    .to_string();
+    let size = items.iter().map(|i| i.len() + 1).sum::<usize>() + head.len() + 16;
+    let mut out = String::with_capacity(size);
+    // `head` is an object: its closing brace makes way for the items.
+    out.push_str(&head[..head.len() - 1]);
+    out.push_str(",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push_str("]}");
+    out
+}
+
 /// A list as `<Kind>List`, or as a Table.
 fn list_body(r: &Resource, items: &[Arc<Value>], revision: u64, how: Render) -> Value {
     match how {
@@ -418,23 +464,24 @@ fn list_body(r: &Resource, items: &[Arc<Value>], revision: u64, how: Render) -> 
             api_version,
             include,
         } => {
-            let owned: Vec<Value> = items.iter().map(|i| Value::clone(i)).collect();
-            table_body(r, &owned, revision, api_version, include)
+            let objects = items.iter().map(|i| &**i);
+            table_body(r, objects, revision, api_version, include)
         }
     }
 }
 
-fn table_body(
+fn table_body<T: Borrow<Value>>(
     r: &Resource,
-    items: &[Value],
+    items: impl IntoIterator<Item = T>,
     revision: u64,
     api_version: &str,
     include: Include,
 ) -> Value {
     let now = jiff::Timestamp::now();
     let rows: Vec<Value> = items
-        .iter()
+        .into_iter()
         .map(|obj| {
+            let obj: &Value = obj.borrow();
             let mut row = json!({
                 "cells": table::cells(r.kind, obj, now),
             });
@@ -467,6 +514,20 @@ fn table_body(
         "columnDefinitions": table::columns(r.kind),
         "rows": rows,
     })
+}
+
+/// 410 Expired for a list at an exact revision (`resourceVersionMatch=Exact`) the store has
+/// compacted away, as kube-apiserver answers when etcd has compacted it. (Any other list is
+/// served from the newest state, which is not older than any revision asked for.)
+fn list_not_compacted(params: &Params, compacted: u64) -> Result<(), ApiError> {
+    let exact = params.get("resourceVersionMatch") == Some("Exact");
+    let requested = params
+        .get("resourceVersion")
+        .and_then(|rv| rv.parse::<u64>().ok());
+    match requested {
+        Some(rv) if exact && rv < compacted => Err(ApiError::ListExpired),
+        _ => Ok(()),
+    }
 }
 
 /// How often a watch that asked for bookmarks gets one.
@@ -601,6 +662,73 @@ mod tests {
             t.name,
             t.subresource,
         ))
+    }
+
+    #[test]
+    fn a_list_from_stored_text_is_the_list_of_parsed_objects() {
+        let r = resources::lookup("", "v1", "configmaps").expect("configmaps");
+        let objects = [
+            json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "b"}}),
+        ];
+        let texts: Vec<Arc<str>> = objects.iter().map(|o| Arc::from(o.to_string())).collect();
+        let parsed: Vec<Arc<Value>> = objects.iter().cloned().map(Arc::new).collect();
+        for n in [0, 1, 2] {
+            let text: Value = serde_json::from_str(&list_text(r, &texts[..n], 7)).expect("JSON");
+            assert_eq!(
+                text,
+                list_body(r, &parsed[..n], 7, Render::Object),
+                "{n} items"
+            );
+        }
+    }
+
+    #[test]
+    fn an_exact_list_from_a_compacted_revision_is_expired() {
+        let params = |q: &[(&str, &str)]| {
+            Params(
+                q.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        type Query = &'static [(&'static str, &'static str)];
+        // (query, compacted revision, expired)
+        let table: &[(Query, u64, bool)] = &[
+            (
+                &[("resourceVersion", "5"), ("resourceVersionMatch", "Exact")],
+                10,
+                true,
+            ),
+            (
+                &[("resourceVersion", "10"), ("resourceVersionMatch", "Exact")],
+                10,
+                false,
+            ),
+            (
+                &[
+                    ("resourceVersion", "5"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                ],
+                10,
+                false,
+            ),
+            (&[("resourceVersion", "5")], 10, false),
+            (&[], 10, false),
+        ];
+        for &(query, compacted, expired) in table {
+            let got = list_not_compacted(&params(query), compacted);
+            assert_eq!(got.is_err(), expired, "{query:?}");
+        }
+        let status = ApiError::ListExpired.to_status();
+        assert_eq!(
+            (status["code"].as_u64(), status["reason"].as_str()),
+            (Some(410), Some("Expired"))
+        );
+        assert_eq!(
+            status["message"],
+            "The resourceVersion for the provided list is too old."
+        );
     }
 
     #[test]

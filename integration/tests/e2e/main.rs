@@ -12,6 +12,7 @@ mod images;
 mod kube_client;
 mod pods;
 mod services;
+mod store_limits;
 mod supervision;
 mod tidy;
 mod walkthrough;
