@@ -169,9 +169,13 @@ impl Db {
     /// Opens the pool's other connections now, after the one that set the database up (so
     /// none of them switches the journal mode while another writes the schema), and before
     /// the store takes the files' identity.
+    /// One at a time: connections opening together each run the open-time pragmas, and one
+    /// could find another's lock (SQLITE_BUSY at start under load).
     async fn open_every_connection(&self) -> Result<(), sqlx::Error> {
-        let acquires = (0..CONNECTIONS).map(|_| self.pool.acquire());
-        let connections = futures_util::future::try_join_all(acquires).await?;
+        let mut connections = Vec::new();
+        for _ in 0..CONNECTIONS {
+            connections.push(self.pool.acquire().await?);
+        }
         drop(connections);
         Ok(())
     }

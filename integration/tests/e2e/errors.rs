@@ -100,3 +100,49 @@ fn kubectl_prints_each_error_cleanly() {
     let listed = c.kubectl(&["get", "pods,deployments", "-o", "name"]);
     assert_eq!(listed.success().trim(), "", "a rejected object was stored");
 }
+
+/// Malformed query parameters get the real server's 400s through kubectl instead of being
+/// ignored (issue 12): a label selector that does not parse, an unsupported field selector,
+/// an integer that is not one; and a watch with a timeout ends.
+#[test]
+fn malformed_parameters_are_refused_as_upstream_refuses_them() {
+    let c = Cluster::start_with("errors-params", &["--no-pods"]);
+    let selector = c.kubectl(&["get", "configmaps", "-l", "a!!b"]);
+    assert!(
+        selector.failure().contains(
+            "unable to parse requirement: found '!', expected: in, notin, =, ==, !=, gt, lt"
+        ),
+        "{}",
+        selector.stderr
+    );
+    let field = c.kubectl(&["get", "pods", "--field-selector", "spec.color=red"]);
+    assert!(
+        field
+            .failure()
+            .contains("field label not supported: spec.color"),
+        "{}",
+        field.stderr
+    );
+    let limit = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?limit=abc",
+    ]);
+    assert!(
+        limit
+            .failure()
+            .contains("strconv.ParseInt: parsing \"abc\": invalid syntax"),
+        "{}",
+        limit.stderr
+    );
+    let watch = c.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1",
+    ]);
+    assert!(
+        watch.ok(),
+        "the watch ends after a second: {}",
+        watch.stderr
+    );
+}

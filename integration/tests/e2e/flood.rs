@@ -168,8 +168,18 @@ fn past_max_in_flight_mutating_requests_get_429_with_retry_after() {
         command.args(["--data", body, &configmaps]);
         integration::run(&mut command, None, wait())
     };
+    let mut last = String::new();
     let refused = eventually("a 429", wait(), || {
         let out = post();
+        if !out.stdout.starts_with("HTTP/1.1 429") {
+            last = format!(
+                "{}{} (held curl alive: {:?})",
+                out.stdout,
+                out.stderr,
+                held.try_wait().map(|s| s.is_none())
+            );
+            eprintln!("not yet a 429: {last}");
+        }
         out.stdout.starts_with("HTTP/1.1 429").then_some(out.stdout)
     });
     let lower = refused.to_ascii_lowercase();
