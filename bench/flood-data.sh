@@ -7,6 +7,7 @@
 #   KUBICLE=target/debug/kubicle N=300 sudo -E bench/flood-data.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/flood-posters.sh
 N=${N:-500}
 if [ -z "${KUBICLE_BENCH_IN_NETNS:-}" ]; then
   if [ -z "${KUBICLE:-}" ]; then
@@ -71,20 +72,7 @@ PY
 }
 
 sample idle
-printf 'kind: ConfigMap\ndata: ' >"$work/nested.yaml"
-head -c 200000 /dev/zero | tr '\0' '[' >>"$work/nested.yaml"
-# The posting clients run on core 1, the server and the samples on core 0: what is measured
-# is the server's answer to the flood, not the scheduler sharing a core with curl's forks
-# and TLS handshakes (unpinned, the clients take ~80% of both cores of a 2-core machine).
-for _ in 1 2 3 4; do
-  (taskset -pc 1 $BASHPID >/dev/null; while true; do
-    curl -s -o /dev/null --cacert "$ca" -H "Authorization: Bearer $token" \
-      -H 'Content-Type: application/yaml' --data-binary @"$work/nested.yaml" \
-      "https://$addr/api/v1/namespaces/default/configmaps" || true
-  done) &
-  pids+=("$!")
-done
-sleep 1
+start_posters
 sample nested
 
 python3 - "$work" <<'PY'

@@ -228,7 +228,7 @@ pub fn import_dir(store: &Store, dir: &std::path::Path, options: &Options) -> Ve
 }
 
 /// The archive as a tar stream, gunzipped or un-zstd'ed when its first bytes say so.
-fn decompressed<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ImportError> {
+pub(crate) fn decompressed<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ImportError> {
     let mut reader = BufReader::new(reader);
     let head = reader.fill_buf()?.to_vec();
     Ok(match head.as_slice() {
@@ -290,17 +290,7 @@ fn is_document(path: &str) -> bool {
 
 /// A path inside the archive without `.`, `..` (never above the top) or empty components.
 fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    parts.join("/")
+    crate::unpack::clean(path).join("/")
 }
 
 fn parse<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, ImportError> {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::digest;
-use crate::oci::{self, Descriptor};
+use crate::oci::Descriptor;
 use crate::store::{Store, StoreError};
 
 /// Why a layer could not be unpacked.
@@ -84,16 +84,9 @@ pub fn unpack_layer(
     let (temp, fs) = store.temp_dir().map_err(io_err("layer directory"))?;
     let result = (|| {
         let blob = io::BufReader::new(store.open_blob(&layer.digest)?);
-        let reader: Box<dyn Read> = match layer.media_type.as_str() {
-            oci::LAYER_GZIP | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-                Box::new(flate2::read::MultiGzDecoder::new(blob))
-            }
-            oci::LAYER_ZSTD => Box::new(
-                ruzstd::decoding::StreamingDecoder::new(blob)
-                    .map_err(|e| io_err("zstd")(io::Error::other(e.to_string())))?,
-            ),
-            _ => Box::new(blob),
-        };
+        // By its first bytes (gzip, zstd or a plain tar), whatever the media type says.
+        let reader = crate::import::decompressed(blob)
+            .map_err(|e| io_err("layer")(io::Error::other(e.to_string())))?;
         let root = rustix::fs::open(
             &fs,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -126,7 +119,7 @@ pub fn unpack_layer(
 }
 
 /// A path inside the layer: no empty, `.` or `..` components (`..` at the top stays at it).
-fn clean(path: &str) -> Vec<&str> {
+pub(crate) fn clean(path: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {

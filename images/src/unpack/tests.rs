@@ -4,6 +4,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::*;
+use crate::oci;
 
 /// One tar entry with a raw name (`..` and absolute names included, as a hostile layer has
 /// them) and the given type, mode, owner, contents and link target.
