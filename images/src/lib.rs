@@ -9,6 +9,7 @@ pub mod oci;
 pub mod platform;
 pub mod pull;
 pub mod reference;
+pub mod secrets;
 pub mod store;
 pub mod unpack;
 
