@@ -147,7 +147,11 @@ impl Db {
         // one; the store watches the WAL's inode (see `files.rs`).
         let pool = SqlitePoolOptions::new()
             .max_connections(CONNECTIONS)
-            .min_connections(1)
+            // Not `min_connections`: with no idle timeout sqlx then opens connections from a
+            // background task too, which can race the first one while it creates the file
+            // and switches it to WAL ("database is locked" at start, seen under load). The
+            // connections are opened one by one below and never time out.
+            .min_connections(0)
             .idle_timeout(None)
             .max_lifetime(None)
             .test_before_acquire(false)
