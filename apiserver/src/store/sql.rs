@@ -190,46 +190,45 @@ impl Db {
     }
 
     async fn has_bodies_in_objects(&self) -> Result<bool, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar(
+        // Run to its end (`fetch_all`): a statement left after its first row keeps a read
+        // lock, and the VACUUM that may follow would find the database locked.
+        let n: Vec<i64> = sqlx::query_scalar(
             "SELECT COUNT(*) FROM pragma_table_info('objects') WHERE name = 'body'",
         )
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(n > 0)
+        Ok(n.first().is_some_and(|n| *n > 0))
     }
 
     /// A database made without `auto_vacuum` keeps freed pages forever; one `VACUUM`
     /// (rewriting the file) switches it. A failure (a full disk) is not fatal: the file then
     /// only stops growing, and the next start tries again.
     async fn switch_to_incremental_vacuum(&self) {
-        let mode: Result<i64, _> = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&self.pool)
-            .await;
-        if matches!(mode, Ok(2)) {
-            return;
-        }
+        // One connection for the check and the VACUUM, the check's statement run to its end
+        // (`fetch_all`): a statement left stepped on another connection holds a read lock,
+        // and VACUUM then fails with "database is locked".
         let result = async {
             let mut conn = self.pool.acquire().await?;
+            let mode: Vec<i64> = sqlx::query_scalar("PRAGMA auto_vacuum")
+                .fetch_all(&mut *conn)
+                .await?;
+            if mode.first() == Some(&2) {
+                return Ok(None);
+            }
             sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
                 .execute(&mut *conn)
                 .await?;
             sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut *conn)
                 .await
+                .map(Some)
         }
         .await;
         match result {
-            Ok(_) => tracing::info!("store: switched the database to incremental vacuum"),
+            Ok(None) => {}
+            Ok(Some(_)) => tracing::info!("store: switched the database to incremental vacuum"),
             Err(e) => tracing::warn!(error = %e, "store: switch to incremental vacuum"),
         }
-    }
-
-    /// The `auto_vacuum` mode (2: incremental).
-    #[cfg(test)]
-    pub(super) async fn auto_vacuum(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&self.pool)
-            .await
     }
 
     /// Every live object with its revision and body.

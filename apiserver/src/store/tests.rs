@@ -216,7 +216,9 @@ async fn the_log_is_compacted_early_past_its_size_bound() {
         logged <= 1 << 20,
         "{logged} bytes after the compacted revision"
     );
-    assert!(disk_bytes(&dir) < 2 << 20);
+    // That the freed space goes back to the file system is
+    // `compaction_returns_the_space_to_the_file_system`'s to check: here the background task
+    // may be between its vacuum steps (seen under load), so the file size is no measure.
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -355,8 +357,15 @@ async fn a_database_from_before_tombstones_is_migrated() {
     delete(&store, "a")
         .await
         .expect("delete after the migration");
-    let mode = store.db.auto_vacuum().await.expect("auto_vacuum");
-    assert_eq!(mode, 2, "switched to incremental vacuum");
+    // Read from the file's header (the switch checkpoints it there): a pool connection
+    // opened before the VACUUM may still answer `PRAGMA auto_vacuum` from its old header.
+    // https://www.sqlite.org/fileformat2.html#database_header (offsets 52 and 64).
+    let header = std::fs::read(dir.join("state.db")).expect("database file");
+    let word = |at: usize| u32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+    assert!(
+        word(52) != 0 && word(64) == 1,
+        "switched to incremental vacuum"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
