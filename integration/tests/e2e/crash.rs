@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use integration::{Cluster, eventually, patience as wait};
+use rand::Rng;
 
 #[test]
 fn kill_9_mid_stream_loses_no_acknowledged_write() {
@@ -134,31 +135,16 @@ fn kill_9_mid_stream_loses_no_acknowledged_write() {
 /// What a ConfigMap of the kill loop may be after a crash: gone, or holding a round's value.
 type State = Option<u32>;
 
-/// The kill loop's random numbers: xorshift, seeded from the clock (or `KUBICLE_SEED`) and
-/// printed, so that a failing run can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn new() -> Dice {
-        let seed = std::env::var("KUBICLE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
-        eprintln!("kill loop seed: KUBICLE_SEED={seed}");
-        Dice(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
+/// The kill loop's random numbers, seeded from `KUBICLE_SEED` or at random, the seed
+/// printed so that a failing run can be replayed.
+fn dice() -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    let seed = std::env::var("KUBICLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("kill loop seed: KUBICLE_SEED={seed}");
+    rand::rngs::StdRng::seed_from_u64(seed)
 }
 
 /// The names kubectl reported as written, by its words (`configmap/x created`, `configmap/x
@@ -259,7 +245,7 @@ fn kill_9_loop_loses_nothing_and_leaks_nothing() {
     let dir = c.data_dir.parent().expect("test dir").to_path_buf();
     c.kubectl_with_stdin(&["apply", "-f", "-"], Some(CHURN))
         .success();
-    let mut dice = Dice::new();
+    let mut dice = dice();
     let mut known: BTreeMap<String, State> = Default::default();
     let mut services = BTreeSet::new();
     let mut totals = (0, 0);
@@ -283,9 +269,9 @@ fn kill_9_loop_loses_nothing_and_leaks_nothing() {
         let mut delete_args = vec!["delete", "configmap", "--wait=false"];
         delete_args.extend(doomed.iter().map(String::as_str));
         let delete = (!doomed.is_empty()).then(|| c.kubectl_stream(&delete_args));
-        let replicas = (1 + dice.below(4)).to_string();
+        let replicas = dice.random_range(1..=4u32).to_string();
         let scale = c.kubectl_stream(&["scale", "deployment", "churn", "--replicas", &replicas]);
-        std::thread::sleep(Duration::from_millis(50 + dice.below(1_200)));
+        std::thread::sleep(Duration::from_millis(dice.random_range(50..1_250)));
         c.kill9();
         let lines = apply.finish(wait());
         let written: BTreeSet<String> = acknowledged(&lines, "created")
