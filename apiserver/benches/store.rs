@@ -31,6 +31,21 @@ fn configmap(name: &str, value: usize) -> serde_json::Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": "bench"}}, "data": {"n": value.to_string()}})
 }
 
+/// Creates ConfigMaps `cm-0` .. `cm-{count - 1}` in `default`.
+async fn create_configmaps(api: &Api, count: usize) {
+    let configmaps = apiserver::resources::lookup("", "v1", "configmaps").expect("configmaps");
+    for i in 0..count {
+        api.create(
+            configmaps,
+            Some("default"),
+            configmap(&format!("cm-{i}"), i),
+            &WriteOptions::default(),
+        )
+        .await
+        .expect("create");
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,16 +85,7 @@ async fn run() {
         });
 
         let start = Instant::now();
-        for i in 0..WRITES {
-            api.create(
-                configmaps,
-                Some("default"),
-                configmap(&format!("cm-{i}"), i),
-                &options,
-            )
-            .await
-            .expect("create");
-        }
+        create_configmaps(&api, WRITES).await;
         create_rates.push(WRITES as f64 / start.elapsed().as_secs_f64());
 
         let start = Instant::now();
@@ -201,21 +207,11 @@ const OBJECTS: usize = 10_000;
 
 async fn reads() {
     let configmaps = apiserver::resources::lookup("", "v1", "configmaps").expect("configmaps");
-    let options = WriteOptions::default();
     let dir = std::env::temp_dir().join(format!("kubicle-bench-reads-{}", std::process::id()));
     let api = Api::open(&dir, apiserver::ClusterConfig::default())
         .await
         .expect("open");
-    for i in 0..OBJECTS {
-        api.create(
-            configmaps,
-            Some("default"),
-            configmap(&format!("cm-{i}"), i),
-            &options,
-        )
-        .await
-        .expect("create");
-    }
+    create_configmaps(&api, OBJECTS).await;
     let mut gets = Vec::with_capacity(OBJECTS);
     for i in 0..OBJECTS {
         let name = format!("cm-{}", (i * 7919) % OBJECTS);
